@@ -1,0 +1,132 @@
+"""Handlers of ``yollava teach`` and ``yollava ask``."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from personalization.artifacts import load_subject, save_subject
+from personalization.cli import add_model_options, open_engine
+from personalization.config import TrainConfig
+from personalization.errors import ImageError, ModelLoadError, NotEnoughPhotos
+from personalization.images import load_image
+from personalization.negatives import index_bank
+from personalization.subject import DEFAULT_LATENT_TOKENS, new_subject
+from personalization.trainer import MIN_PHOTOS, Trainer, TrainingProgress
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    teach = subparsers.add_parser("teach", help="learn a subject from a few photos")
+    teach.add_argument("name", help="the subject's display name, e.g. Bo")
+    teach.add_argument("photos", nargs="+", type=Path, help=f"at least {MIN_PHOTOS} photos of the subject")
+    teach.add_argument(
+        "--kind", default="object", help="category word: dog, cat, person, mug … (default object)"
+    )
+    teach.add_argument("--facts", default="", help="optional facts, e.g. 'Bo is 3 and loves tennis balls'")
+    teach.add_argument("--negatives", type=Path, default=None, help="negative bank folder for hard negatives")
+    teach.add_argument("--out", type=Path, required=True, help="subject file to write (.safetensors)")
+    teach.add_argument("--k", type=int, default=DEFAULT_LATENT_TOKENS, help="latent tokens (default 16)")
+    teach.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    teach.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
+    teach.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    teach.add_argument("--no-text-qa", action="store_true", help="skip text-only QA generation")
+    teach.add_argument("--seed", type=int, default=0)
+    add_model_options(teach)
+    teach.set_defaults(handler=teach_command)
+
+    ask = subparsers.add_parser("ask", help="ask a question about taught subjects")
+    ask.add_argument("question", help="e.g. 'Is Bo in this photo?' or 'What colour is Bo?'")
+    ask.add_argument("--image", type=Path, default=None)
+    ask.add_argument("--subject", type=Path, nargs="+", required=True, dest="subjects", help="subject files")
+    ask.add_argument("--max-new-tokens", type=int, default=64)
+    add_model_options(ask)
+    ask.set_defaults(handler=ask_command)
+
+
+def teach_config(args: argparse.Namespace, **overrides: object) -> TrainConfig:
+    values: dict[str, object] = {
+        "epochs": args.epochs,
+        "learning_rate": args.lr,
+        "batch_size": args.batch_size,
+        "text_qa": not args.no_text_qa,
+        "seed": args.seed,
+    }
+    values.update(overrides)
+    try:
+        return TrainConfig(**values)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise NotEnoughPhotos(str(error)) from error
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed by :class:`TrainingProgress` reports."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None  # type: ignore[type-arg]
+
+    def __call__(self, progress: TrainingProgress) -> None:
+        if progress.phase == "preparing":
+            print(f"  {progress.message} …", file=sys.stderr)
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=progress.total_steps, desc="training", unit="step", file=sys.stderr)
+        self.bar.n = progress.step
+        if progress.loss is not None:
+            self.bar.set_postfix(loss=f"{progress.loss:.3f}", epoch=f"{progress.epoch}/{progress.epochs}")
+        self.bar.refresh()
+        if progress.phase == "done":
+            self.bar.close()
+
+
+def teach_command(args: argparse.Namespace) -> int:
+    if len(args.photos) < MIN_PHOTOS:
+        raise NotEnoughPhotos(f"need at least {MIN_PHOTOS} photos, got {len(args.photos)}")
+    photos = [load_image(path) for path in args.photos]
+    if args.negatives is not None and not args.negatives.is_dir():
+        raise ImageError(f"{args.negatives}: negative bank folder not found")
+    config = teach_config(args)
+    engine = open_engine(args)
+    bank = None
+    if args.negatives is not None:
+        print(f"indexing negative bank {args.negatives} …", file=sys.stderr)
+        bank = index_bank(args.negatives, engine)
+    else:
+        print(
+            "warning: no --negatives bank: hard-negative mining is impossible and recognition of "
+            "look-alikes will be poor",
+            file=sys.stderr,
+        )
+    subject = new_subject(
+        engine.loaded, display_name=args.name, kind=args.kind, k=args.k, facts=args.facts, seed=args.seed
+    )
+    result = Trainer(engine, config).teach(subject, photos, bank=bank, progress=ProgressBar())
+    save_subject(result.subject, args.out, model_id=engine.model_id)
+    metrics = result.metrics
+    print(
+        f"{subject.display_name}: recognised {metrics['heldout_positives_recognised']}/{metrics['heldout_positives']} "
+        f"held-out photos, rejected {metrics['heldout_negatives_rejected']}/{metrics['heldout_negatives']} "
+        f"held-out negatives (threshold {metrics['threshold']}); trained in {metrics['seconds']} s"
+    )
+    print(f"saved {args.out}")
+    return 0
+
+
+def ask_command(args: argparse.Namespace) -> int:
+    image = load_image(args.image) if args.image is not None else None
+    for path in args.subjects:
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: no such subject file")
+    engine = open_engine(args)
+    subjects = [
+        load_subject(path, model_id=engine.model_id, hidden_size=engine.loaded.hidden_size)
+        for path in args.subjects
+    ]
+    print(engine.respond(args.question, image=image, subjects=subjects))
+    return 0
+
+
+def dump_json(data: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,58 @@
+"""Typed settings of the ML core: frozen dataclasses whose errors name the bad field."""
+
+from dataclasses import dataclass, field
+
+from personalization.prompts import DEFAULT_ATTRIBUTE_QUESTIONS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one subject is taught (defaults follow the paper, sized for a CPU where noted).
+
+    Attributes:
+        epochs: passes over the training conversations (paper: ~15).
+        learning_rate: AdamW step size on the subject's vectors (paper: 1e-3).
+        batch_size: conversations per step.
+        views_per_photo: augmented views of each positive photo (original, mirror, crops).
+        positive_examples: positive conversations per epoch (photos × views × templates, cycled).
+        hard_negatives_per_photo: top-m bank images by similarity to each positive photo.
+        easy_negatives: random bank images.
+        text_qa: train text-only QA made by asking the frozen model about each positive photo.
+        attribute_questions: the questions asked for text-only QA; ``{kind}`` is filled in.
+        qa_max_new_tokens: answer length cap when generating text-only QA.
+        holdout_fraction: share of positives (≥ 1 when there are ≥ 3) and negatives kept out of
+            training to choose the best epoch and the recognition threshold.
+        seed: makes data selection, augmentation and initialisation deterministic.
+    """
+
+    epochs: int = 15
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    views_per_photo: int = 4
+    positive_examples: int = 64
+    hard_negatives_per_photo: int = 20
+    easy_negatives: int = 40
+    text_qa: bool = True
+    attribute_questions: tuple[str, ...] = field(default=DEFAULT_ATTRIBUTE_QUESTIONS)
+    qa_max_new_tokens: int = 24
+    holdout_fraction: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive_ints = (
+            "epochs",
+            "batch_size",
+            "views_per_photo",
+            "positive_examples",
+            "qa_max_new_tokens",
+        )
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("hard_negatives_per_photo", "easy_negatives"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.holdout_fraction < 1:
+            raise ValueError(f"TrainConfig.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")

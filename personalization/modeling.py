@@ -1,0 +1,258 @@
+"""Loading a frozen LLaVA, and building small ones offline.
+
+This module knows how to get a ``LlavaForConditionalGeneration`` and its processor into memory,
+frozen, on the device and dtype its caller chose. It knows nothing about subjects or training.
+
+Real use passes a hub id (``llava-hf/llava-1.5-7b-hf``) or a local directory. ``toyworld`` names
+the small model this project pretrains and ships (see ``personalization.toyworld``). Tests build a
+tiny random model with :func:`build_tiny_llava`: a byte-level BPE tokenizer trained in seconds, a
+CLIP vision tower, a Llama language model, and an offline processor.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    CLIPImageProcessorPil,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedTokenizerFast,
+)
+
+from personalization.errors import ModelLoadError
+
+TOYWORLD_MODEL_NAME = "toyworld"
+TOYWORLD_WEIGHTS_DIR = Path(__file__).resolve().parent / "toyworld" / "weights"
+
+LLAVA_15_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
+    "{% for item in message['content'] %}"
+    "{% if item['type'] == 'text' %}{{ item['text'] }}"
+    "{% elif item['type'] == 'image' %}<image>\n{% endif %}"
+    "{% endfor %}"
+    "{% if message['role'] == 'user' %} {% else %}{{ eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+@dataclass
+class LoadedModel:
+    """A frozen LLaVA with the processor that feeds it.
+
+    ``model_id`` is the name the model was loaded by (hub id, ``toyworld`` or a resolved local
+    path); subject files record it so they are never applied to another base model.
+    """
+
+    model: LlavaForConditionalGeneration
+    processor: LlavaProcessor
+    model_id: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.lm_head.weight.dtype
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.text_config.hidden_size)
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Map the built-in name ``toyworld`` to its shipped directory; leave anything else as is."""
+    if name_or_path == TOYWORLD_MODEL_NAME:
+        if not (TOYWORLD_WEIGHTS_DIR / "config.json").is_file():
+            raise ModelLoadError(
+                f"the toy-world weights are missing from {TOYWORLD_WEIGHTS_DIR}; "
+                "run `yollava toyworld pretrain` to build them"
+            )
+        return str(TOYWORLD_WEIGHTS_DIR)
+    return name_or_path
+
+
+def model_identity(name_or_path: str) -> str:
+    """The id recorded in subject files: the built-in name, a hub id, or a directory's name."""
+    if name_or_path == TOYWORLD_MODEL_NAME:
+        return TOYWORLD_MODEL_NAME
+    path = Path(name_or_path)
+    if path.is_dir():
+        return f"{path.resolve().name}"
+    return name_or_path
+
+
+def load_model(name_or_path: str, *, device: torch.device | str, dtype: torch.dtype) -> LoadedModel:
+    """Load a LLaVA checkpoint frozen (no gradients, eval mode) on ``device`` in ``dtype``.
+
+    Args:
+        name_or_path: a hub id such as ``llava-hf/llava-1.5-7b-hf``, a local directory saved by
+            ``save_pretrained``, or ``toyworld``.
+        device: where the weights live, decided once by the caller.
+        dtype: weight dtype; use bfloat16 on CPU (float16 is very slow there).
+
+    Raises:
+        ModelLoadError: the model or its processor cannot be found or loaded.
+    """
+    path = resolve_model_path(name_or_path)
+    try:
+        processor = LlavaProcessor.from_pretrained(path)
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(f"cannot load model {name_or_path!r}: {first_line}") from error
+    model.to(device)
+    freeze(model)
+    return LoadedModel(model=model, processor=processor, model_id=model_identity(name_or_path))
+
+
+def freeze(model: torch.nn.Module) -> None:
+    """Make every base parameter non-trainable and put the model in eval mode."""
+    model.requires_grad_(False)
+    model.eval()
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer on ``texts`` with LLaVA's special tokens.
+
+    ``<s>``, ``</s>`` and ``<unk>`` come first; ``<pad>`` and ``<image>`` last, as in llava-hf.
+    """
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
+    fast.add_special_tokens({"pad_token": "<pad>"})
+    fast.add_tokens(["<image>"], special_tokens=True)
+    fast.padding_side = "right"
+    return fast
+
+
+def build_processor(
+    tokenizer: PreTrainedTokenizerFast, *, image_size: int, patch_size: int
+) -> LlavaProcessor:
+    """An offline LLaVA-1.5 processor: CLIP-style image processing at ``image_size`` pixels."""
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=LLAVA_15_CHAT_TEMPLATE,
+    )
+
+
+@dataclass(frozen=True)
+class TinyLlavaSpec:
+    """Sizes of a small LLaVA built from scratch. Defaults make a test model of ~1M parameters."""
+
+    image_size: int = 32
+    patch_size: int = 8
+    vision_hidden: int = 32
+    vision_layers: int = 2
+    vision_heads: int = 2
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    text_intermediate: int = 128
+    max_positions: int = 512
+    initializer_range: float = 0.02
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}"
+            )
+        if self.text_hidden % self.text_heads:
+            raise ValueError(
+                f"text_hidden={self.text_hidden} is not divisible by text_heads={self.text_heads}"
+            )
+        if self.vision_hidden % self.vision_heads:
+            raise ValueError(
+                f"vision_hidden={self.vision_hidden} is not divisible by vision_heads={self.vision_heads}"
+            )
+
+
+def build_llava(tokenizer: PreTrainedTokenizerFast, spec: TinyLlavaSpec) -> LlavaForConditionalGeneration:
+    """A randomly initialised LLaVA whose vocabulary matches ``tokenizer``. Deterministic in ``spec.seed``."""
+    vision = CLIPVisionConfig(
+        hidden_size=spec.vision_hidden,
+        intermediate_size=spec.vision_hidden * 4,
+        num_hidden_layers=spec.vision_layers,
+        num_attention_heads=spec.vision_heads,
+        image_size=spec.image_size,
+        patch_size=spec.patch_size,
+        projection_dim=spec.vision_hidden,
+        initializer_range=spec.initializer_range,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.text_hidden,
+        intermediate_size=spec.text_intermediate,
+        num_hidden_layers=spec.text_layers,
+        num_attention_heads=spec.text_heads,
+        num_key_value_heads=spec.text_heads,
+        max_position_embeddings=spec.max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        initializer_range=spec.initializer_range,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(spec.seed)
+    return LlavaForConditionalGeneration(config)
+
+
+def build_tiny_llava(
+    directory: Path,
+    *,
+    corpus: Iterable[str],
+    vocab_size: int = 400,
+    spec: TinyLlavaSpec | None = None,
+) -> Path:
+    """Build a tiny random LLaVA with a locally trained tokenizer and save it to ``directory``.
+
+    The result loads with :func:`load_model` like any checkpoint. Returns ``directory``.
+    """
+    spec = spec or TinyLlavaSpec()
+    tokenizer = train_tokenizer(corpus, vocab_size=vocab_size)
+    processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
+    model = build_llava(tokenizer, spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory

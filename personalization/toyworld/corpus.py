@@ -1,0 +1,472 @@
+"""The generic pretraining corpus: LLaVA-1.5 conversations about toy-world scenes.
+
+A :class:`Conversation` is an optional image and a list of (question, answer) turns. The corpus
+never mentions a specific subject: questions are about kinds and attributes ("What colour is the
+dog?", "Is there a red striped dog with a hat?"), captions, counts, and text-only questions about
+kinds. Some turns bind a made-up name to a description given in the prompt ("Pim is a red dog. Is
+Pim in this photo?"), which teaches the model to read who someone is from its prompt, the
+mechanism personal tokens later use.
+
+Answers are short and start with a capitalised word; yes/no answers are exactly ``Yes`` or ``No``
+(each one token after a space with the toy tokenizer), because recognition reads P(Yes) against
+P(No) at the first answer token.
+
+:func:`attribute_questions` gives the generic questions the frozen model answers about a photo of
+one entity; the personalization engine asks them to build text-only QA data.
+
+Conversations are rendered to token ids by :func:`encode_conversation` in the LLaVA-1.5 format::
+
+    USER: <image>\\n{q1} ASSISTANT: {a1}</s>USER: {q2} ASSISTANT: {a2}</s>
+
+which is what ``processor.apply_chat_template`` produces for the first prompt.
+"""
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from personalization.toyworld.world import (
+    ACCESSORIES,
+    ANIMAL_KINDS,
+    COLOURS,
+    KINDS,
+    MARKINGS,
+    PATTERNS,
+    SHADES,
+    SHAPE_VARIANTS,
+    EntitySpec,
+    accessory_phrase,
+    article,
+    random_entity,
+    render_scene,
+)
+
+NUMBER_WORDS = ("Zero", "One", "Two", "Three")
+MARKING_PHRASES = {
+    "head": "on its head",
+    "back": "on its back",
+    "rear": "at its rear",
+    "belly": "on its belly",
+}
+_NAME_SYLLABLES = (
+    "bo",
+    "ka",
+    "mi",
+    "lu",
+    "po",
+    "ti",
+    "ra",
+    "ze",
+    "no",
+    "fi",
+    "sa",
+    "du",
+    "ve",
+    "ko",
+)
+
+Turn = tuple[str, str]
+
+
+@dataclass
+class Conversation:
+    """One training example: an optional image and its question/answer turns, in order."""
+
+    image: Image.Image | None
+    turns: list[Turn]
+
+
+def attribute_questions(kind: str) -> list[str]:
+    """Generic questions the pretrained model answers about a photo showing one ``kind``.
+
+    Example:
+        >>> attribute_questions("dog")[0]
+        'What colour is the dog?'
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+    return [
+        f"What colour is the {kind}?",
+        f"What pattern does the {kind} have?",
+        f"What is the {kind} wearing?",
+        "What kind of thing is in the photo?",
+    ]
+
+
+def part_phrase(entity: EntitySpec) -> str:
+    """``floppy ears`` for a dog, ``a curled tail`` for a cat."""
+    plural = entity.part.endswith("s")
+    return f"{entity.variant_word} {entity.part}" if plural else f"a {entity.variant_word} {entity.part}"
+
+
+def shape_question(entity: EntitySpec) -> str:
+    """``What shape are the dog's ears?``"""
+    verb = "are" if entity.part.endswith("s") else "is"
+    return f"What shape {verb} the {entity.kind}'s {entity.part}?"
+
+
+def capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def caption(entities: list[EntitySpec]) -> str:
+    """``A red striped dog with a hat and a blue mug.``"""
+    phrases = [entity.describe() for entity in entities]
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return capitalise(joined) + "."
+
+
+def make_name(rng: random.Random) -> str:
+    """A made-up two-syllable name such as ``Kami``."""
+    return capitalise(rng.choice(_NAME_SYLLABLES) + rng.choice(_NAME_SYLLABLES))
+
+
+def _perturb(entity: EntitySpec, rng: random.Random, *, fine: bool) -> EntitySpec:
+    """``entity`` with one attribute changed (a hard negative for an existence question)."""
+    attributes = ["colour", "pattern", "accessory", "kind"]
+    if fine:
+        attributes += ["shade", "marking", "variant"]
+    attribute = rng.choice(attributes)
+    if attribute == "kind":
+        other = rng.choice([k for k in KINDS if k != entity.kind])
+        return replace(entity, kind=other, variant=min(entity.variant, len(SHAPE_VARIANTS[other][1]) - 1))
+    choices: dict[str, tuple[object, ...]] = {
+        "colour": tuple(COLOURS),
+        "pattern": PATTERNS,
+        "accessory": ACCESSORIES,
+        "shade": tuple(SHADES),
+        "marking": MARKINGS,
+        "variant": tuple(range(len(SHAPE_VARIANTS[entity.kind][1]))),
+    }
+    current = getattr(entity, attribute)
+    return replace(entity, **{attribute: rng.choice([c for c in choices[attribute] if c != current])})
+
+
+def _existence_turn(entities: list[EntitySpec], rng: random.Random) -> Turn:
+    """A balanced yes/no question about a described entity, negatives mostly one attribute off."""
+    fine = rng.random() < 0.5
+    if rng.random() < 0.5:
+        target = rng.choice(entities)
+        phrase = _describe_exactly(target, rng, fine=fine)
+        answer = "Yes"
+    else:
+        for _ in range(20):
+            target = _perturb(rng.choice(entities), rng, fine=fine)
+            phrase = _describe_exactly(target, rng, fine=fine, must=_changed_attribute(target, entities))
+            if not any(_described_by(phrase, entity) for entity in entities):
+                break
+        answer = "Yes" if any(_described_by(phrase, entity) for entity in entities) else "No"
+    template = rng.choice(
+        (
+            "Is there {d}?",
+            "Is there {d} in this photo?",
+            "Can you see {d}?",
+            "Does this photo show {d}?",
+            "Is {d} in the picture?",
+        )
+    )
+    return template.format(d=phrase.text), answer
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """A description: the attributes it states (``None`` means not stated)."""
+
+    text: str
+    kind: str
+    stated: dict[str, object]
+
+
+def _changed_attribute(target: EntitySpec, entities: list[EntitySpec]) -> set[str]:
+    """Attributes in which ``target`` differs from the closest entity in the scene."""
+    best: set[str] | None = None
+    for entity in entities:
+        diff = {
+            name
+            for name in ("kind", "colour", "pattern", "accessory", "shade", "marking", "variant")
+            if getattr(entity, name) != getattr(target, name)
+        }
+        if best is None or len(diff) < len(best):
+            best = diff
+    return best or set()
+
+
+def _describe_exactly(
+    entity: EntitySpec, rng: random.Random, *, fine: bool, must: set[str] | None = None
+) -> _Phrase:
+    """A description of ``entity`` stating a random subset of attributes plus those in ``must``."""
+    must = must or set()
+    stated: dict[str, object] = {}
+
+    def pick(name: str, probability: float) -> bool:
+        if name in must or rng.random() < probability:
+            stated[name] = getattr(entity, name)
+            return True
+        return False
+
+    words: list[str] = []
+    if fine and pick("shade", 0.3):
+        words.append(entity.shade)
+    if pick("colour", 0.7):
+        words.append(entity.colour)
+    if pick("pattern", 0.5):
+        words.append(entity.pattern)
+    words.append(entity.kind)
+    extras: list[str] = []
+    if pick("accessory", 0.5):
+        extras.append("no accessory" if entity.accessory == "none" else accessory_phrase(entity.accessory))
+    if (fine or "variant" in must) and pick("variant", 0.4):
+        extras.append(part_phrase(entity))
+    if (fine or "marking" in must) and pick("marking", 0.4):
+        extras.append(f"a white mark {MARKING_PHRASES[entity.marking]}")
+    if "shade" in must and "shade" not in stated:
+        stated["shade"] = entity.shade
+        words.insert(0, entity.shade)
+    text = " ".join(words)
+    if extras:
+        text += " with " + " and ".join(extras)
+    return _Phrase(text=f"{article(text)} {text}", kind=entity.kind, stated=stated)
+
+
+def _described_by(phrase: _Phrase, entity: EntitySpec) -> bool:
+    return phrase.kind == entity.kind and all(getattr(entity, k) == v for k, v in phrase.stated.items())
+
+
+def _attribute_turns(entity: EntitySpec, rng: random.Random) -> list[Turn]:
+    kind = entity.kind
+    turns: list[Turn] = [
+        (
+            rng.choice((f"What colour is the {kind}?", f"What is the colour of the {kind}?")),
+            capitalise(entity.colour),
+        ),
+        (
+            rng.choice(
+                (
+                    f"What pattern does the {kind} have?",
+                    f"Is the {kind} plain, striped, spotted or checkered?",
+                )
+            ),
+            capitalise(entity.pattern),
+        ),
+        (
+            rng.choice((f"What is the {kind} wearing?", f"What accessory does the {kind} have?")),
+            capitalise(accessory_phrase(entity.accessory)),
+        ),
+        (f"How light or dark is the {kind}'s colour?", capitalise(entity.shade)),
+        (f"Where is the white mark on the {kind}?", capitalise(MARKING_PHRASES[entity.marking])),
+        (shape_question(entity), capitalise(entity.variant_word)),
+    ]
+    return turns
+
+
+def _choice_turn(question: str, answer: str, distractors: list[str], rng: random.Random) -> Turn:
+    """A multiple-choice version: options A–D, the answer is the correct letter."""
+    options = [answer, *rng.sample(distractors, min(len(distractors), rng.choice((1, 1, 2, 3))))]
+    rng.shuffle(options)
+    letters = "ABCD"
+    lines = "\n".join(f"{letters[i]}. {option}" for i, option in enumerate(options))
+    text = f"{question}\n{lines}\nAnswer with the option's letter."
+    return text, letters[options.index(answer)]
+
+
+def _distractors(entity: EntitySpec, question_index: int) -> list[str]:
+    values: list[str]
+    if question_index == 0:
+        values = [capitalise(c) for c in COLOURS]
+    elif question_index == 1:
+        values = [capitalise(p) for p in PATTERNS]
+    elif question_index == 2:
+        values = [capitalise(accessory_phrase(a)) for a in ACCESSORIES]
+    elif question_index == 3:
+        values = [capitalise(s) for s in SHADES]
+    elif question_index == 4:
+        values = [capitalise(MARKING_PHRASES[m]) for m in MARKINGS]
+    else:
+        values = [capitalise(v) for v in SHAPE_VARIANTS[entity.kind][1]]
+    return values
+
+
+def _named_turns(entities: list[EntitySpec], rng: random.Random) -> list[Turn]:
+    """Bind a made-up name to a description, then ask about it (with or without the image)."""
+    name = make_name(rng)
+    present = rng.random() < 0.5
+    target = rng.choice(entities)
+    described = target if present else _perturb(target, rng, fine=rng.random() < 0.5)
+    phrase = _describe_exactly(
+        described, rng, fine=rng.random() < 0.5, must=_changed_attribute(described, entities)
+    )
+    present = any(_described_by(phrase, entity) for entity in entities)
+    question = rng.choice(
+        (
+            "Is {n} in this photo?",
+            "Can you see {n} in this photo?",
+            "Is {n} in the picture?",
+            "Does this photo show {n}?",
+        )
+    ).format(n=name)
+    return [(f"{name} is {phrase.text}. {question}", "Yes" if present else "No")]
+
+
+def _text_only_turns(rng: random.Random) -> list[Turn]:
+    """Questions about kinds and made-up named entities, answered without an image."""
+    kind = rng.choice(KINDS)
+    other = rng.choice([k for k in KINDS if k != kind])
+    entity = random_entity(rng, kind=kind)
+    name = make_name(rng)
+    pool: list[Turn] = [
+        (f"Is {article(kind)} {kind} an animal?", "Yes" if kind in ANIMAL_KINDS else "No"),
+        (f"Is {article(kind)} {kind} an object?", "No" if kind in ANIMAL_KINDS else "Yes"),
+        ("Can a fish swim?", "Yes"),
+        ("Can a mug fly?", "No"),
+        ("Can a bird fly?", "Yes"),
+        ("Does a car have wheels?", "Yes"),
+        ("Does a dog have wheels?", "No"),
+        ("What do you drink from?", "A mug"),
+        ("What animal barks?", "A dog"),
+        ("What animal meows?", "A cat"),
+        ("What lives in water?", "A fish"),
+        ("What do people drive?", "A car"),
+        (f"{name} is {entity.describe()}. What colour is {name}?", capitalise(entity.colour)),
+        (
+            f"{name} is {entity.describe()}. What pattern does {name} have?",
+            capitalise(entity.pattern),
+        ),
+        (
+            f"{name} is {entity.describe()}. What is {name} wearing?",
+            capitalise(accessory_phrase(entity.accessory)),
+        ),
+        (
+            f"{name} is {entity.describe()}. What kind of thing is {name}?",
+            capitalise(f"{article(kind)} {kind}"),
+        ),
+        (f"{name} is {entity.describe()}. Is {name} {article(kind)} {kind}?", "Yes"),
+        (f"{name} is {entity.describe()}. Is {name} {article(other)} {other}?", "No"),
+    ]
+    turns = rng.sample(pool, 3)
+    if rng.random() < 0.4:
+        turns.append(
+            _choice_turn(
+                f"{name} is {entity.describe()}. What colour is {name}?",
+                capitalise(entity.colour),
+                [capitalise(c) for c in COLOURS if c != entity.colour],
+                rng,
+            )
+        )
+    return turns
+
+
+def image_turns(entities: list[EntitySpec], rng: random.Random, *, max_turns: int = 8) -> list[Turn]:
+    """Up to ``max_turns`` shuffled questions about a scene holding ``entities`` (distinct kinds)."""
+    turns: list[Turn] = []
+    if rng.random() < 0.3:
+        turns.append(
+            (
+                rng.choice(("Describe the image.", "What is in this photo?", "Write a short caption.")),
+                caption(entities),
+            )
+        )
+    for entity in entities:
+        for index, (question, answer) in enumerate(_attribute_turns(entity, rng)):
+            if rng.random() < 0.15:
+                question, answer = _choice_turn(
+                    question, answer, [d for d in _distractors(entity, index) if d != answer], rng
+                )
+            turns.append((question, answer))
+    if len(entities) == 1:
+        turns.append(
+            (
+                rng.choice(("What kind of thing is in the photo?", "What is this?")),
+                capitalise(f"{article(entities[0].kind)} {entities[0].kind}"),
+            )
+        )
+    animals = sum(entity.is_animal for entity in entities)
+    turns.append(
+        (
+            rng.choice(("How many things are in the picture?", "How many things can you see?")),
+            NUMBER_WORDS[len(entities)],
+        )
+    )
+    turns.append(("How many animals are there?", NUMBER_WORDS[animals]))
+    for _ in range(3):
+        turns.append(_existence_turn(entities, rng))
+    turns.extend(_named_turns(entities, rng))
+    rng.shuffle(turns)
+    return turns[:max_turns]
+
+
+def random_scene_entities(rng: random.Random) -> list[EntitySpec]:
+    """One to three entities of distinct kinds (one is most common, as in personal photos)."""
+    count = rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]
+    return [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, count)]
+
+
+def make_conversation(
+    rng: random.Random, *, text_only_probability: float = 0.08, max_turns: int = 8
+) -> Conversation:
+    """One random corpus example: a rendered scene with questions, or a text-only exchange."""
+    if rng.random() < text_only_probability:
+        return Conversation(image=None, turns=_text_only_turns(rng))
+    entities = random_scene_entities(rng)
+    image = render_scene(entities, rng)
+    return Conversation(image=image, turns=image_turns(entities, rng, max_turns=max_turns))
+
+
+def conversations(seed: int) -> Iterator[Conversation]:
+    """An endless deterministic stream of corpus examples."""
+    rng = random.Random(seed)
+    while True:
+        yield make_conversation(rng)
+
+
+def corpus_texts(seed: int, n: int) -> Iterator[str]:
+    """Plain text of ``n`` conversations in chat form, for training the tokenizer (no rendering)."""
+    rng = random.Random(seed)
+    for index in range(n):
+        if index % 12 == 0:
+            turns = _text_only_turns(rng)
+        else:
+            turns = image_turns(random_scene_entities(rng), rng)
+        yield "".join(f"USER: {q} ASSISTANT: {a}</s>" for q, a in turns)
+
+
+@dataclass(frozen=True)
+class EncodedConversation:
+    """Token ids of one conversation (the image token already expanded) and its labels.
+
+    ``labels`` is ``-100`` everywhere except the answer tokens (and each answer's ``</s>``).
+    """
+
+    input_ids: list[int]
+    labels: list[int]
+    has_image: bool
+
+
+def encode_conversation(
+    conversation: Conversation,
+    encode: Callable[[str], list[int]],
+    *,
+    image_token_id: int,
+    image_token_count: int,
+    eos_token_id: int,
+) -> EncodedConversation:
+    """Tokenise ``conversation`` piece by piece in the LLaVA-1.5 chat format.
+
+    ``encode`` maps text to ids without special tokens (``tokenizer.encode(t,
+    add_special_tokens=False)``). The image placeholder becomes ``image_token_count`` copies of
+    ``image_token_id``, as the processor expands it.
+    """
+    input_ids: list[int] = []
+    labels: list[int] = []
+    for index, (question, answer) in enumerate(conversation.turns):
+        if index == 0 and conversation.image is not None:
+            prompt_ids = (
+                encode("USER: ") + [image_token_id] * image_token_count + encode(f"\n{question} ASSISTANT:")
+            )
+        else:
+            prompt_ids = encode(f"USER: {question} ASSISTANT:")
+        answer_ids = [*encode(f" {answer}"), eos_token_id]
+        input_ids += prompt_ids + answer_ids
+        labels += [-100] * len(prompt_ids) + answer_ids
+    return EncodedConversation(input_ids=input_ids, labels=labels, has_image=conversation.image is not None)

@@ -1,0 +1,376 @@
+"""Teaching a subject: training data, the loop over the subject's vectors, model selection.
+
+Only the subject's two tensors are optimised (AdamW); the base model is frozen and never written.
+Frozen vision-tower + projector outputs are computed once per training image (and augmented
+view) and cached for every epoch. The loss covers answer tokens only. A held-out split of the
+positives and negatives picks the best epoch by balanced recognition accuracy and sets the
+subject's recognition threshold.
+"""
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+from personalization.batching import collate
+from personalization.config import TrainConfig
+from personalization.engine import Engine
+from personalization.errors import NotEnoughPhotos, TrainingCancelled
+from personalization.images import augmented_views, load_image
+from personalization.metrics import choose_threshold, recognition_score
+from personalization.negatives import BankIndex, image_embeddings
+from personalization.prompts import (
+    NEGATIVE_ANSWERS,
+    POSITIVE_ANSWERS,
+    RECOGNITION_QUESTIONS,
+    Encoded,
+    fill,
+    personal_prompt,
+    personalize,
+    sanitize_user_text,
+)
+from personalization.splice import IGNORE_INDEX, SplicedModel, SubjectTable
+from personalization.subject import Subject
+
+MIN_PHOTOS = 3
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """A progress report: ``phase`` is ``preparing``, ``training`` or ``done``."""
+
+    phase: str
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float | None
+    elapsed_s: float
+    eta_s: float | None
+    message: str = ""
+
+
+ProgressCallback = Callable[[TrainingProgress], None]
+StopCheck = Callable[[], bool]
+
+
+@dataclass
+class Conversation:
+    """One training turn: a user prompt, the answer to learn, and the image it shows (if any)."""
+
+    prompt: str
+    answer: str
+    image: int | None
+    role: str
+
+
+@dataclass
+class TrainResult:
+    """What training produced: the subject (best vectors, threshold, metrics) and the loss curve."""
+
+    subject: Subject
+    metrics: dict[str, Any]
+    losses: list[float] = field(default_factory=list)
+
+
+def answer_loss(
+    spliced: SplicedModel,
+    encoded: Sequence[Encoded],
+    table: SubjectTable,
+    sample_subjects: Sequence[Sequence[Subject]],
+    image_features: Sequence[torch.Tensor],
+    *,
+    pad_id: int,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Cross-entropy on answer tokens of a batch whose samples may carry different subjects.
+
+    Logits are computed only where labels are. Each sample can predict only the identifiers of
+    its own subjects, so it scores exactly as if it were run alone.
+
+    Returns:
+        the mean loss (``reduction="mean"``) or one loss per answer token (``"none"``).
+    """
+    batch = collate(encoded, pad_id=pad_id).to(spliced.device)
+    embeds = spliced.embed(batch.input_ids, table, image_features)
+    hidden, _ = spliced.hidden_states(embeds, attention_mask=batch.attention_mask)
+    targets = batch.labels[:, 1:]
+    selected = targets != IGNORE_INDEX
+    sample_of_position = torch.arange(len(encoded), device=targets.device)[:, None].expand_as(targets)[
+        selected
+    ]
+    allowed = torch.stack([table.slot_mask(subjects, generatable_only=True) for subjects in sample_subjects])
+    logits = spliced.logits(hidden[:, :-1][selected], table, allowed.to(hidden.device)[sample_of_position])
+    return torch.nn.functional.cross_entropy(logits, targets[selected], reduction=reduction)
+
+
+class Trainer:
+    """Teaches subjects on one :class:`Engine`.
+
+    Args:
+        engine: the frozen model with its encoder (shared with inference).
+        config: the recipe.
+    """
+
+    def __init__(self, engine: Engine, config: TrainConfig) -> None:
+        self.engine = engine
+        self.config = config
+
+    def teach(
+        self,
+        subject: Subject,
+        photos: Sequence[Image.Image],
+        *,
+        bank: BankIndex | None,
+        progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> TrainResult:
+        """Train ``subject`` in place from ``photos``; return it with held-out figures.
+
+        Raises:
+            NotEnoughPhotos: fewer than ``MIN_PHOTOS`` photos.
+            TrainingCancelled: ``should_stop()`` returned True between two steps.
+        """
+        if len(photos) < MIN_PHOTOS:
+            raise NotEnoughPhotos(f"need at least {MIN_PHOTOS} photos to teach a subject, got {len(photos)}")
+        config = self.config
+        rng = random.Random(config.seed)
+        torch.manual_seed(config.seed)
+        started = time.monotonic()
+        report = progress or (lambda _progress: None)
+        stop = should_stop or (lambda: False)
+
+        def preparing(message: str) -> None:
+            report(
+                TrainingProgress(
+                    "preparing",
+                    0,
+                    0,
+                    0,
+                    config.epochs,
+                    None,
+                    time.monotonic() - started,
+                    None,
+                    message,
+                )
+            )
+            if stop():
+                raise TrainingCancelled("training was cancelled")
+
+        order = list(range(len(photos)))
+        rng.shuffle(order)
+        n_holdout = max(1, round(len(photos) * config.holdout_fraction)) if config.holdout_fraction > 0 else 0
+        holdout_photos = [photos[i] for i in order[:n_holdout]]
+        train_photos = [photos[i] for i in order[n_holdout:]]
+
+        preparing("reading photos")
+        features: list[torch.Tensor] = []
+        positive_views: list[int] = []
+        for number, photo in enumerate(train_photos):
+            views = augmented_views(photo, count=config.views_per_photo, seed=config.seed * 1000 + number)
+            positive_views.extend(range(len(features), len(features) + len(views)))
+            features.extend(self.engine.image_features(views))
+        originals = [positive_views[i * config.views_per_photo] for i in range(len(train_photos))]
+
+        preparing("finding hard negatives")
+        negative_images: list[int] = []
+        heldout_negative_features: list[torch.Tensor] = []
+        hard_count = 0
+        if bank is not None and len(bank) > 0:
+            queries = image_embeddings([features[i] for i in originals])
+            hard = bank.hard_negatives(queries, per_query=config.hard_negatives_per_photo)
+            easy = bank.easy_negatives(config.easy_negatives, exclude=set(hard), rng=rng)
+            heldout_hard, train_hard = _split(hard, config.holdout_fraction, rng)
+            heldout_easy, train_easy = _split(easy, config.holdout_fraction, rng)
+            hard_count = len(train_hard)
+            train_negatives = train_hard + train_easy
+            loaded = [load_image(bank.paths[i]) for i in train_negatives]
+            negative_images = list(range(len(features), len(features) + len(loaded)))
+            features.extend(self.engine.image_features(loaded))
+            heldout = [load_image(bank.paths[i]) for i in heldout_hard + heldout_easy]
+            heldout_negative_features = self.engine.image_features(heldout) if heldout else []
+        heldout_positive_features = self.engine.image_features(holdout_photos) if holdout_photos else []
+
+        text_conversations: list[Conversation] = []
+        if config.text_qa:
+            preparing("asking the base model about the photos")
+            text_conversations = self._text_qa(subject, [train_photos[i] for i in range(len(train_photos))])
+        if subject.facts:
+            text_conversations.append(
+                Conversation(
+                    f"{personal_prompt(subject)} Tell me about {subject.identifier}.",
+                    personalize(subject.facts, [subject]),
+                    None,
+                    "facts",
+                )
+            )
+
+        table = SubjectTable.of([subject])
+        for tensor in subject.parameters():
+            tensor.requires_grad_(True)
+        optimizer = torch.optim.AdamW(subject.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        per_epoch = config.positive_examples + len(negative_images) + len(text_conversations)
+        steps_per_epoch = math.ceil(per_epoch / config.batch_size)
+        total_steps = steps_per_epoch * config.epochs
+        losses: list[float] = []
+        best: tuple[tuple[float, float], int, torch.Tensor, torch.Tensor, float] | None = None
+        step = 0
+        try:
+            for epoch in range(1, config.epochs + 1):
+                conversations = self._recognition_conversations(subject, positive_views, negative_images, rng)
+                conversations += text_conversations
+                rng.shuffle(conversations)
+                for start in range(0, len(conversations), config.batch_size):
+                    if stop():
+                        raise TrainingCancelled("training was cancelled")
+                    chunk = conversations[start : start + config.batch_size]
+                    encoded = [
+                        self.engine.encoder.encode(
+                            self.engine.encoder.user_turn(c.prompt, with_image=c.image is not None),
+                            c.answer,
+                            table,
+                        )
+                        for c in chunk
+                    ]
+                    loss = answer_loss(
+                        self.engine.spliced,
+                        encoded,
+                        table,
+                        [[subject]] * len(chunk),
+                        [features[c.image] for c in chunk if c.image is not None],
+                        pad_id=self.engine.pad_id,
+                    )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    step += 1
+                    losses.append(loss.item())
+                    elapsed = time.monotonic() - started
+                    eta = elapsed / step * (total_steps - step)
+                    report(
+                        TrainingProgress(
+                            "training",
+                            step,
+                            total_steps,
+                            epoch,
+                            config.epochs,
+                            float(loss),
+                            elapsed,
+                            eta,
+                        )
+                    )
+                quality, threshold = self._validate(
+                    subject, heldout_positive_features, heldout_negative_features
+                )
+                if best is None or quality >= best[0]:
+                    best = (
+                        quality,
+                        epoch,
+                        subject.input_vectors.detach().clone(),
+                        subject.output_vectors.detach().clone(),
+                        threshold,
+                    )
+        finally:
+            for tensor in subject.parameters():
+                tensor.requires_grad_(False)
+
+        assert best is not None
+        _, best_epoch, best_inputs, best_outputs, threshold = best
+        subject.input_vectors = best_inputs
+        subject.output_vectors = best_outputs
+        subject.threshold = threshold
+        positives = self.engine.yes_probabilities([(f, subject) for f in heldout_positive_features])
+        negatives = self.engine.yes_probabilities([(f, subject) for f in heldout_negative_features])
+        score = recognition_score(positives, negatives, threshold)
+        subject.metrics = {
+            "heldout_positives": len(positives),
+            "heldout_positives_recognised": sum(p >= threshold for p in positives),
+            "heldout_negatives": len(negatives),
+            "heldout_negatives_rejected": sum(p < threshold for p in negatives),
+            "heldout_weighted_accuracy": round(score.weighted, 4),
+            "threshold": round(threshold, 4),
+            "best_epoch": best_epoch,
+            "epochs": config.epochs,
+            "steps": step,
+            "train_photos": len(train_photos),
+            "hard_negatives": hard_count,
+            "negatives": len(negative_images),
+            "text_qa_examples": len(text_conversations),
+            "negative_bank": bank is not None and len(bank) > 0,
+            "final_loss": round(losses[-1], 4) if losses else None,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        report(
+            TrainingProgress(
+                "done",
+                step,
+                total_steps,
+                config.epochs,
+                config.epochs,
+                losses[-1] if losses else None,
+                time.monotonic() - started,
+                0.0,
+            )
+        )
+        return TrainResult(subject, subject.metrics, losses)
+
+    def _recognition_conversations(
+        self,
+        subject: Subject,
+        positive_views: list[int],
+        negative_images: list[int],
+        rng: random.Random,
+    ) -> list[Conversation]:
+        prompt = personal_prompt(subject)
+        conversations = []
+        for number in range(self.config.positive_examples):
+            question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
+            answer = fill(rng.choice(POSITIVE_ANSWERS), subject)
+            view = positive_views[number % len(positive_views)]
+            conversations.append(Conversation(f"{prompt} {question}", answer, view, "positive"))
+        for image in negative_images:
+            question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
+            answer = fill(rng.choice(NEGATIVE_ANSWERS), subject)
+            conversations.append(Conversation(f"{prompt} {question}", answer, image, "negative"))
+        return conversations
+
+    def _text_qa(self, subject: Subject, photos: Sequence[Image.Image]) -> list[Conversation]:
+        """The paper's text-only QA: the frozen model describes each photo; train without it."""
+        prompt = personal_prompt(subject)
+        conversations = []
+        for photo in photos:
+            for template in self.config.attribute_questions:
+                generic = template.format(kind=subject.kind)
+                reply = self.engine.answer(generic, image=photo, max_new_tokens=self.config.qa_max_new_tokens)
+                if not reply.strip():
+                    continue
+                question = personalize(generic, [subject])
+                answer = personalize(sanitize_user_text(reply), [subject])
+                conversations.append(Conversation(f"{prompt} {question}", answer, None, "text"))
+        return conversations
+
+    def _validate(
+        self, subject: Subject, positives: Sequence[torch.Tensor], negatives: Sequence[torch.Tensor]
+    ) -> tuple[tuple[float, float], float]:
+        """((balanced accuracy, margin), threshold) on the held-out split."""
+        positive = self.engine.yes_probabilities([(f, subject) for f in positives])
+        negative = self.engine.yes_probabilities([(f, subject) for f in negatives])
+        threshold, accuracy = choose_threshold(positive, negative)
+        mean_positive = sum(positive) / len(positive) if positive else 0.0
+        mean_negative = sum(negative) / len(negative) if negative else 0.0
+        return (accuracy, mean_positive - mean_negative), threshold
+
+
+def _split(indices: list[int], fraction: float, rng: random.Random) -> tuple[list[int], list[int]]:
+    """(held-out, training) parts of ``indices``; at least one held out when there are ≥ 2."""
+    if fraction <= 0 or len(indices) < 2:
+        return [], list(indices)
+    shuffled = list(indices)
+    rng.shuffle(shuffled)
+    count = max(1, round(len(shuffled) * fraction))
+    return shuffled[:count], shuffled[count:]
