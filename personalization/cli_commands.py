@@ -14,7 +14,7 @@ from personalization.errors import ImageError, ModelLoadError, NotEnoughPhotos
 from personalization.images import load_image
 from personalization.negatives import index_bank
 from personalization.subject import DEFAULT_LATENT_TOKENS, new_subject
-from personalization.trainer import MIN_PHOTOS, Trainer, TrainingProgress
+from personalization.trainer import MIN_PHOTOS, Trainer, TrainingProgress, describe_heldout
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -103,12 +103,7 @@ def teach_command(args: argparse.Namespace) -> int:
     )
     result = Trainer(engine, config).teach(subject, photos, bank=bank, progress=ProgressBar())
     save_subject(result.subject, args.out, model_id=engine.model_id)
-    metrics = result.metrics
-    print(
-        f"{subject.display_name}: recognised {metrics['heldout_positives_recognised']}/{metrics['heldout_positives']} "
-        f"held-out photos, rejected {metrics['heldout_negatives_rejected']}/{metrics['heldout_negatives']} "
-        f"held-out negatives (threshold {metrics['threshold']}); trained in {metrics['seconds']} s"
-    )
+    print(f"{subject.display_name}: {describe_heldout(result.metrics)}")
     print(f"saved {args.out}")
     return 0
 

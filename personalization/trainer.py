@@ -194,7 +194,17 @@ class Trainer:
             features.extend(self.engine.image_features(loaded))
             heldout = [load_image(bank.paths[i]) for i in heldout_hard + heldout_easy]
             heldout_negative_features = self.engine.image_features(heldout) if heldout else []
-        heldout_positive_features = self.engine.image_features(holdout_photos) if holdout_photos else []
+        # Model selection sees every augmented view of the held-out photos (more evidence for the
+        # threshold); the figures reported to the owner count the original photos only.
+        heldout_positive_features: list[torch.Tensor] = []
+        heldout_originals: list[torch.Tensor] = []
+        for number, photo in enumerate(holdout_photos):
+            views = augmented_views(
+                photo, count=config.views_per_photo, seed=config.seed * 1000 + 500 + number
+            )
+            view_features = self.engine.image_features(views)
+            heldout_originals.append(view_features[0])
+            heldout_positive_features.extend(view_features)
 
         text_conversations: list[Conversation] = []
         if config.text_qa:
@@ -259,7 +269,7 @@ class Trainer:
                             total_steps,
                             epoch,
                             config.epochs,
-                            float(loss),
+                            losses[-1],
                             elapsed,
                             eta,
                         )
@@ -284,7 +294,7 @@ class Trainer:
         subject.input_vectors = best_inputs
         subject.output_vectors = best_outputs
         subject.threshold = threshold
-        positives = self.engine.yes_probabilities([(f, subject) for f in heldout_positive_features])
+        positives = self.engine.yes_probabilities([(f, subject) for f in heldout_originals])
         negatives = self.engine.yes_probabilities([(f, subject) for f in heldout_negative_features])
         score = recognition_score(positives, negatives, threshold)
         subject.metrics = {
@@ -374,3 +384,21 @@ def _split(indices: list[int], fraction: float, rng: random.Random) -> tuple[lis
     rng.shuffle(shuffled)
     count = max(1, round(len(shuffled) * fraction))
     return shuffled[:count], shuffled[count:]
+
+
+def describe_heldout(metrics: dict[str, Any]) -> str:
+    """One sentence of held-out figures for the owner, from :attr:`Subject.metrics`."""
+    if not metrics.get("heldout_positives"):
+        return "trained; no photos were held out, so recognition was not checked"
+    text = (
+        f"recognised {metrics['heldout_positives_recognised']}/{metrics['heldout_positives']} "
+        f"of your held-out photos"
+    )
+    if metrics.get("heldout_negatives"):
+        text += (
+            f", rejected {metrics['heldout_negatives_rejected']}/{metrics['heldout_negatives']} "
+            "held-out look-alikes and other photos"
+        )
+    else:
+        text += "; no negative bank, so rejection of look-alikes was not checked"
+    return text + f" (trained in {metrics.get('seconds', '?')} s)"

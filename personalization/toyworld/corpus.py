@@ -24,6 +24,7 @@ which is what ``processor.apply_chat_template`` produces for the first prompt.
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from PIL import Image
 
@@ -141,7 +142,8 @@ def _perturb(entity: EntitySpec, rng: random.Random, *, fine: bool) -> EntitySpe
         "variant": tuple(range(len(SHAPE_VARIANTS[entity.kind][1]))),
     }
     current = getattr(entity, attribute)
-    return replace(entity, **{attribute: rng.choice([c for c in choices[attribute] if c != current])})
+    change: dict[str, Any] = {attribute: rng.choice([c for c in choices[attribute] if c != current])}
+    return replace(entity, **change)
 
 
 def _existence_turn(entities: list[EntitySpec], rng: random.Random) -> Turn:
@@ -424,10 +426,8 @@ def corpus_texts(seed: int, n: int) -> Iterator[str]:
     """Plain text of ``n`` conversations in chat form, for training the tokenizer (no rendering)."""
     rng = random.Random(seed)
     for index in range(n):
-        if index % 12 == 0:
-            turns = _text_only_turns(rng)
-        else:
-            turns = image_turns(random_scene_entities(rng), rng)
+        text_only = index % 12 == 0
+        turns = _text_only_turns(rng) if text_only else image_turns(random_scene_entities(rng), rng)
         yield "".join(f"USER: {q} ASSISTANT: {a}</s>" for q, a in turns)
 
 

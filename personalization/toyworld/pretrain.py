@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -74,7 +75,7 @@ ProgressFn = Callable[[int, int, float], None]
 class PretrainConfig:
     """Optimisation settings of :func:`pretrain`."""
 
-    steps: int = 1400
+    steps: int = 1000
     batch_size: int = 32
     learning_rate: float = 1.5e-3
     warmup_steps: int = 100
@@ -266,7 +267,7 @@ def _with_max_turns(conversation: Conversation, max_turns: int) -> Conversation:
 def save_model(model: LlavaForConditionalGeneration, processor: LlavaProcessor, out_dir: Path) -> None:
     """Save ``model`` in bfloat16 safetensors with its processor to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = model.to(torch.bfloat16)
+    model = model.bfloat16()
     model.config.dtype = "bfloat16"
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -281,9 +282,8 @@ def answer(loaded: LoadedModel, image: Image.Image | None, question: str, *, max
     content: list[dict[str, str]] = [{"type": "text", "text": question}]
     if image is not None:
         content.insert(0, {"type": "image"})
-    prompt = loaded.processor.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True
-    )
+    conversation: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    prompt = loaded.processor.apply_chat_template(conversation, add_generation_prompt=True)  # type: ignore[arg-type]
     inputs = loaded.processor(
         images=[image] if image is not None else None, text=prompt, return_tensors="pt"
     ).to(loaded.device)
@@ -350,7 +350,8 @@ def evaluate_generic_qa(loaded: LoadedModel, n_scenes: int, seed: int) -> float:
     Use a ``seed`` other than the pretraining seed's stream (the CLI uses ``seed + 1000``).
 
     Example:
-        >>> evaluate_generic_qa(load_model("toyworld", device="cpu", dtype=torch.bfloat16), 50, 1)  # doctest: +SKIP
+        >>> loaded = load_model("toyworld", device="cpu", dtype=torch.bfloat16)  # doctest: +SKIP
+        >>> evaluate_generic_qa(loaded, n_scenes=50, seed=1)  # doctest: +SKIP
         0.97
     """
     return generic_qa_report(loaded, n_scenes, seed)["named"]

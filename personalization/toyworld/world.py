@@ -18,6 +18,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -244,7 +245,8 @@ def _change(spec: EntitySpec, attribute: str, rng: random.Random) -> EntitySpec:
     else:
         raise ValueError(f"unknown attribute {attribute!r}")
     current = getattr(spec, attribute)
-    return replace(spec, **{attribute: rng.choice([c for c in choices if c != current])})
+    change: dict[str, Any] = {attribute: rng.choice([c for c in choices if c != current])}
+    return replace(spec, **change)
 
 
 # --- drawing ---------------------------------------------------------------------------------

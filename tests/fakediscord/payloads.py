@@ -56,6 +56,7 @@ OPT_NUMBER = 10
 OPT_ATTACHMENT = 11
 
 # Gateway intents the fake looks at
+INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
 
@@ -218,6 +219,8 @@ def dm_channel_dict(channel_id: str, recipient: FakeUser) -> JSON:
 
 
 def guild_create_dict(guild: FakeGuild, members: list[FakeUser]) -> JSON:
+    """GUILD_CREATE with ``members`` (Discord sends every member of a small guild only with
+    the presences intent; otherwise just the bot, and discord.py chunks with op 8)."""
     channels = []
     for ch in guild.channels:
         c = dict(ch)
@@ -256,7 +259,7 @@ def guild_create_dict(guild: FakeGuild, members: list[FakeUser]) -> JSON:
         "joined_at": "2025-01-01T00:00:00+00:00",
         "large": False,
         "unavailable": False,
-        "member_count": len(members),
+        "member_count": len(guild.member_ids),
         "voice_states": [],
         "members": [m.member_dict() for m in members],
         "channels": channels,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import math
 import mimetypes
@@ -69,7 +70,7 @@ class Record:
     json: Any
     files: list[RecordedFile]
     status: int
-    #: The JSON answered (None for 204 or non-JSON answers).
+    #: The JSON answered, as it was then (None for 204).
     response: Any
     headers: dict[str, str]
     #: True when the answer came from ``fail_next``.
@@ -180,6 +181,13 @@ class FakeInteraction:
     choices: list[JSON] | None = None
     #: The modal of a type-9 callback, once answered.
     modal: JSON | None = None
+    #: Set by ``expire()``: the token is past its 15 minutes.
+    expired: bool = False
+
+    def expire(self) -> None:
+        """Make the token invalid, as 15 minutes after the interaction: the callback gets
+        404 / 10062 and webhook calls get 401 / 50027 (Invalid Webhook Token)."""
+        self.expired = True
 
     @property
     def user(self) -> JSON:
@@ -671,10 +679,10 @@ class FakeDiscord:
             method=method,
             path=path,
             query=req.query,
-            json=body,
+            json=copy.deepcopy(body),
             files=files,
             status=status,
-            response=data,
+            response=copy.deepcopy(data),  # a snapshot: stored messages change later
             headers=req.headers,
             injected=injected,
         )
@@ -773,10 +781,12 @@ class FakeDiscord:
                     return c
         return None
 
-    def _find_ix(self, app_id: str, token: str) -> FakeInteraction | None:
+    def _find_ix(self, app_id: str, token: str) -> FakeInteraction | Reply:
         ix = self._ix_by_token.get(token)
         if ix is None or app_id != self.application_id:
-            return None
+            return _error(404, 10015, "Unknown Webhook")
+        if ix.expired:
+            return _error(401, 50027, "Invalid Webhook Token")
         return ix
 
     def _ix_context(self, ix: FakeInteraction) -> tuple[str, str | None]:
@@ -805,7 +815,7 @@ class FakeDiscord:
     async def _h_callback(self, req: _Req, m: re.Match[str]) -> Reply:
         iid, token = m.groups()
         ix = self.interactions.get(iid)
-        if ix is None or ix.token != token:
+        if ix is None or ix.token != token or ix.expired:
             return _error(404, 10062, "Unknown interaction")
         if ix.callback_type is not None:
             return _error(400, 40060, "Interaction has already been acknowledged.")
@@ -869,7 +879,9 @@ class FakeDiscord:
 
     async def _h_followup(self, req: _Req, m: re.Match[str]) -> Reply:
         ix = self._find_ix(*m.groups())
-        if ix is None or ix.callback_type is None:
+        if not isinstance(ix, FakeInteraction):
+            return ix
+        if ix.callback_type is None:
             return _error(404, 10015, "Unknown Webhook")
         channel_id, guild_id = self._ix_context(ix)
         message = self._new_message(
@@ -889,8 +901,8 @@ class FakeDiscord:
     async def _h_webhook_message(self, req: _Req, m: re.Match[str]) -> Reply:
         app_id, token, which = m.groups()
         ix = self._find_ix(app_id, token)
-        if ix is None:
-            return _error(404, 10015, "Unknown Webhook")
+        if not isinstance(ix, FakeInteraction):
+            return ix
         mid = ix.original_message_id if which == "@original" else which
         if mid is None or mid not in ix.message_ids or mid not in self.messages:
             return _error(404, 10008, "Unknown Message")
@@ -1120,6 +1132,8 @@ class FakeDiscord:
             await self._gw_send(conn, self._next_event("READY", ready))
             for guild in self.guilds.values():
                 members = [self.users[u] for u in guild.member_ids]
+                if not self.intents & p.INTENT_GUILD_PRESENCES:
+                    members = [self.bot_user]
                 await self._gw_send(
                     conn, self._next_event("GUILD_CREATE", p.guild_create_dict(guild, members))
                 )

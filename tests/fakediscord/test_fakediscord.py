@@ -177,6 +177,15 @@ async def test_slash_attachment_autocomplete_context_menu_and_dm(fake_discord: F
             )
         assert twice.value.code == 40060
 
+        # After 15 minutes the token is dead: webhook calls get 401 / 50027.
+        pick.expire()
+        with pytest.raises(discord.HTTPException) as expired:
+            await bot.http.request(
+                discord.http.Route("POST", "/webhooks/{app}/{tok}", app=fake.application_id, tok=pick.token),
+                json={"content": "late"},
+            )
+        assert (expired.value.status, expired.value.code) == (401, 50027)
+
     assert bot.is_closed()
     assert all(r.status < 500 for r in fake.calls)
 
@@ -256,3 +265,69 @@ async def test_login_with_wrong_token_fails(fake_discord: FakeDiscord) -> None:
 def test_globals_are_restored() -> None:
     assert discord.http.Route.BASE == "https://discord.com/api/v10"
     assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "wss://gateway.discord.gg/"
+
+
+class NameModal(discord.ui.Modal, title="Name your subject"):
+    name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(label="Name", custom_id="name")
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"named {self.name.value}", ephemeral=True)
+
+
+class ChatBot(commands.Bot):
+    """Privileged intents: member chunking at startup, on_message with content."""
+
+    def __init__(self) -> None:
+        intents = discord.Intents.default()
+        intents.members = intents.message_content = True
+        super().__init__(command_prefix="!", intents=intents)
+        self.heard: list[str] = []
+
+        @self.tree.command(name="name", description="Open a modal")
+        async def name(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(NameModal(custom_id="name-modal"))
+
+        @self.tree.context_menu(name="Whois")
+        async def whois(interaction: discord.Interaction, member: discord.Member) -> None:
+            await interaction.response.send_message(f"{member.name} is here", ephemeral=True)
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is not None and message.author.id == self.user.id:
+            self.heard.append(f"self:{message.content}")
+            return
+        self.heard.append(message.content)
+        if self.user is not None and self.user in message.mentions:
+            sent = await message.channel.send(f"hi {message.author.name}")
+            await sent.edit(content=f"hello {message.author.name}")
+
+
+async def test_modal_user_menu_messages_and_member_chunking(fake_discord: FakeDiscord) -> None:
+    fake = fake_discord
+    bot = ChatBot()
+    async with run_bot(bot, fake):
+        guild = bot.get_guild(int(fake.guild.id))
+        assert guild is not None and guild.chunked
+        assert {m.name for m in guild.members} == {"yollava", "owner", "alice"}
+        assert any(g.direction == "recv" and g.op == 8 for g in fake.gateway)
+
+        ix = await fake.send_slash_command("name")
+        cb = await ix.wait_callback()
+        assert cb.json["type"] == p.CALLBACK_MODAL and ix.modal is not None
+        assert ix.modal["custom_id"] == "name-modal"
+        submit = await fake.send_modal_submit("name-modal", {"name": "Mochi"})
+        assert (await submit.wait_callback()).json["data"]["content"] == "named Mochi"
+
+        bob = fake.create_user("bob")
+        menu = await fake.send_user_context_menu("Whois", bob)
+        assert (await menu.wait_callback()).json["data"]["content"] == "bob is here"
+
+        mark = len(fake.calls)
+        await fake.send_message(f"{fake.bot_user.mention} hey", author=bob)
+        edit = await fake.wait_for_call("PATCH", r"/channels/\d+/messages/\d+", start=mark)
+        assert edit.response["content"] == "hello bob"
+        for _ in range(100):  # the echo of the bot's own message arrives over the gateway
+            if "self:hi bob" in bot.heard:
+                break
+            await asyncio.sleep(0.01)
+        assert bot.heard == [f"{fake.bot_user.mention} hey", "self:hi bob"]
+        assert [m["content"] for m in fake.messages_in(fake.channel_id)][-1] == "hello bob"

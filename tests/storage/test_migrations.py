@@ -46,7 +46,10 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
         columns = {column["name"]: column for column in inspector.get_columns(table.name)}
         assert set(columns) == set(table.columns.keys()), table.name
         for column in table.columns:
-            assert columns[column.name]["nullable"] == column.nullable, (table.name, column.name)
+            where = (table.name, column.name)
+            assert columns[column.name]["nullable"] == column.nullable, where
+            reflected = columns[column.name]["type"]
+            assert _ddl_type(column.type, engine) == _ddl_type(reflected, engine), where
         indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
             assert indexes.get(index.name) == [c.name for c in index.columns], index.name
@@ -155,3 +158,8 @@ def test_subject_status_values_are_stored_as_plain_strings(engine: Engine) -> No
     columns = {c["name"]: c for c in sa.inspect(engine).get_columns("subject")}
     assert isinstance(columns["status"]["type"], sa.String)
     assert SubjectStatus("ready") is SubjectStatus.READY
+
+
+def _ddl_type(type_: Any, engine: Engine) -> str:
+    compiled = str(type_.compile(dialect=engine.dialect))
+    return "DOUBLE PRECISION" if compiled == "FLOAT" else compiled  # PostgreSQL's alias

@@ -1,0 +1,95 @@
+"""Inference: greedy decoding matches transformers, names come back, recognition is calibrated."""
+
+import torch
+
+from personalization.engine import Engine, Recognition, recognition_sentence
+from personalization.modeling import LoadedModel
+from personalization.splice import SubjectTable
+from personalization.subject import new_subject
+from tests.conftest import make_photo
+
+
+def test_greedy_decode_without_subjects_matches_generate(
+    tiny_loaded: LoadedModel, tiny_engine: Engine
+) -> None:
+    image = make_photo((200, 30, 30), 5)
+    table = SubjectTable.of([])
+    encoded = tiny_engine.encoder.encode(
+        tiny_engine.encoder.user_turn("What color is the dog?", with_image=True), None, table
+    )
+    ours = tiny_engine.generate(encoded, table, tiny_engine.image_features([image]), max_new_tokens=12)
+    reference = tiny_loaded.model.generate(
+        input_ids=torch.tensor([encoded.input_ids]),
+        pixel_values=tiny_engine.pixel_values([image]),
+        max_new_tokens=12,
+        do_sample=False,
+    )[0, len(encoded.input_ids) :].tolist()
+    eos = tiny_loaded.processor.tokenizer.eos_token_id
+    assert ours == [token for token in reference if token != eos][: len(ours)]
+    assert len(ours) == len(reference) or reference[len(ours)] == eos
+
+
+def test_decode_renders_identifiers_as_display_names(tiny_loaded: LoadedModel, tiny_engine: Engine) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    mam = new_subject(tiny_loaded, display_name="Mam", kind="cat", k=2)
+    table = SubjectTable.of([bo, mam])
+    prompt = tiny_engine.encoder.user_turn("x", with_image=False)
+    encoded = tiny_engine.encoder.encode(prompt, f"Yes, {bo.identifier} is with {mam.identifier}.", table)
+    answer_ids = encoded.input_ids[encoded.prompt_length :]
+    assert tiny_engine.encoder.decode(answer_ids, table) == "Yes, Bo is with Mam."
+
+
+def test_generated_identifier_comes_out_as_display_name(
+    tiny_loaded: LoadedModel, tiny_engine: Engine
+) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    table = SubjectTable.of([bo])
+    encoded = tiny_engine.encoder.encode(
+        tiny_engine.question_prompt("Who is Bo?", [bo], with_image=False), None, table
+    )
+    with torch.no_grad():
+        embeds = tiny_engine.spliced.embed(torch.tensor([encoded.input_ids]), table)
+        hidden, _ = tiny_engine.spliced.hidden_states(embeds)
+    # Point the identifier's output row along the last hidden state: it becomes the argmax.
+    last = hidden[0, -1].float()
+    bo.output_vectors[0] = last / last.norm() ** 2 * 1000.0
+    ids = tiny_engine.generate(encoded, table, [], max_new_tokens=1)
+    assert ids == [tiny_engine.spliced.first_slot_id]
+    assert tiny_engine.encoder.decode(ids, table) == "Bo"
+
+
+def test_latent_tokens_are_never_generated(tiny_loaded: LoadedModel, tiny_engine: Engine) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    bo.output_vectors[1:] = 50.0  # latents would win if they were allowed
+    table = SubjectTable.of([bo])
+    encoded = tiny_engine.encoder.encode(
+        tiny_engine.question_prompt("Hi Bo", [bo], with_image=False), None, table
+    )
+    ids = tiny_engine.generate(encoded, table, [], max_new_tokens=4)
+    latent_slots = {tiny_engine.spliced.first_slot_id + row for row in table.slot_rows(bo)[1:]}
+    assert not latent_slots & set(ids)
+
+
+def test_recognition_probability_is_yes_over_yes_plus_no(
+    tiny_loaded: LoadedModel, tiny_engine: Engine
+) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    image = make_photo((200, 30, 30), 6)
+    recognition = tiny_engine.recognize(image, bo)
+    table = SubjectTable.of([bo])
+    encoded = tiny_engine.encoder.encode(tiny_engine.recognition_prompt(bo), None, table)
+    ids = torch.tensor([encoded.input_ids])
+    with torch.no_grad():
+        embeds = tiny_engine.spliced.embed(ids, table, tiny_engine.image_features([image]))
+        hidden, _ = tiny_engine.spliced.hidden_states(embeds)
+        logits = tiny_engine.spliced.logits(hidden[0, -1], table)
+    p_yes, p_no = torch.softmax(logits, -1)[[tiny_engine.yes_token, tiny_engine.no_token]]
+    assert abs(recognition.probability - float(p_yes / (p_yes + p_no))) < 1e-4
+    assert recognition.present == (recognition.probability >= bo.threshold)
+
+
+def test_recognition_sentences_start_with_yes_or_no() -> None:
+    assert recognition_sentence([Recognition("Bo", 0.9, 0.5)]).startswith("Yes, Bo is in the photo")
+    assert recognition_sentence([Recognition("Bo", 0.2, 0.5)]).startswith("No, Bo is not in the photo")
+    both = recognition_sentence([Recognition("Bo", 0.9, 0.5), Recognition("Mam", 0.1, 0.5)])
+    assert both.startswith("No, only Bo is in the photo, not Mam")

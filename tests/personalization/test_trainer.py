@@ -1,0 +1,139 @@
+"""Teaching: only the subject's vectors move, the loss falls, and the subject is really learnt."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from personalization.config import TrainConfig
+from personalization.engine import Engine
+from personalization.errors import NotEnoughPhotos, TrainingCancelled
+from personalization.images import list_images, load_image
+from personalization.modeling import LoadedModel
+from personalization.negatives import index_bank
+from personalization.subject import new_subject
+from personalization.trainer import Trainer, TrainingProgress
+from tests.conftest import SUBJECT_COLOUR, make_photo
+
+FAST = TrainConfig(
+    epochs=12,
+    learning_rate=1e-2,
+    positive_examples=24,
+    hard_negatives_per_photo=6,
+    easy_negatives=24,
+    attribute_questions=("What color is the {kind}?",),
+    qa_max_new_tokens=4,
+)
+
+
+def _teach(
+    loaded: LoadedModel, engine: Engine, photos: list[Image.Image], bank: Path, config: TrainConfig = FAST
+):
+    subject = new_subject(loaded, display_name="Bo", kind="dog", k=8, seed=config.seed)
+    reports: list[TrainingProgress] = []
+    result = Trainer(engine, config).teach(
+        subject, photos, bank=index_bank(bank, engine), progress=reports.append
+    )
+    return result, reports
+
+
+def test_training_moves_only_the_subject_and_learns_it(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    before = {name: tensor.clone() for name, tensor in tiny_loaded.model.state_dict().items()}
+    result, reports = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank)
+
+    after = tiny_loaded.model.state_dict()
+    assert before.keys() == after.keys()
+    for name, tensor in before.items():
+        assert torch.equal(tensor, after[name]), f"base tensor {name} changed"
+    assert not any(p.requires_grad for p in tiny_loaded.model.parameters())
+
+    steps_per_epoch = len(result.losses) // FAST.epochs
+    first, last = result.losses[:steps_per_epoch], result.losses[-steps_per_epoch:]
+    assert sum(last) / len(last) < sum(first) / len(first) - 0.05, "training loss did not fall"
+
+    bo = result.subject
+    positives = [tiny_engine.recognize(photo, bo) for photo in subject_photos]
+    negatives = [tiny_engine.recognize(load_image(p), bo) for p in list_images(negative_bank)]
+    ordered = sum(p.probability > n.probability for p in positives for n in negatives)
+    assert ordered >= 0.9 * len(positives) * len(negatives), "subject photos do not score above negatives"
+    assert sum(r.present for r in positives) >= 4, [r.probability for r in positives]
+    assert sum(not r.present for r in negatives) >= 0.8 * len(negatives), [r.probability for r in negatives]
+    fresh = [make_photo(SUBJECT_COLOUR, 500 + s) for s in range(4)]
+    assert sum(tiny_engine.recognize(p, bo).present for p in fresh) >= 3
+
+    metrics = result.metrics
+    assert metrics["heldout_positives"] == 1 and metrics["negative_bank"] is True
+    assert metrics["hard_negatives"] > 0 and metrics["text_qa_examples"] > 0
+    steps = [r.step for r in reports if r.phase == "training"]
+    assert steps == list(range(1, len(steps) + 1)) and steps[-1] == reports[-1].total_steps
+    assert reports[-1].phase == "done"
+    assert all(r.eta_s is not None and r.eta_s >= 0 for r in reports if r.phase == "training")
+
+
+def test_training_is_deterministic_under_a_seed(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    config = TrainConfig(
+        epochs=2, positive_examples=8, hard_negatives_per_photo=2, easy_negatives=4, text_qa=False
+    )
+    first, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+    second, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+    # Same data, order and initialisation; multithreaded CPU reductions may differ in the last bits.
+    torch.testing.assert_close(
+        first.subject.input_vectors, second.subject.input_vectors, atol=1e-4, rtol=1e-4
+    )
+    torch.testing.assert_close(
+        first.subject.output_vectors, second.subject.output_vectors, atol=1e-4, rtol=1e-4
+    )
+    assert first.losses == pytest.approx(second.losses, abs=1e-4)
+    assert first.metrics["hard_negatives"] == second.metrics["hard_negatives"]
+
+
+def test_cancel_stops_within_one_step(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    steps: list[int] = []
+    subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+
+    def track(progress: TrainingProgress) -> None:
+        if progress.phase == "training":
+            steps.append(progress.step)
+
+    with pytest.raises(TrainingCancelled):
+        Trainer(tiny_engine, FAST).teach(
+            subject,
+            subject_photos,
+            bank=index_bank(negative_bank, tiny_engine),
+            progress=track,
+            should_stop=lambda: len(steps) >= 3,
+        )
+    assert steps == [1, 2, 3]
+    assert not subject.input_vectors.requires_grad
+
+
+def test_too_few_photos_is_refused(tiny_loaded: LoadedModel, tiny_engine: Engine) -> None:
+    subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    with pytest.raises(NotEnoughPhotos, match="at least 3"):
+        Trainer(tiny_engine, FAST).teach(subject, [make_photo(SUBJECT_COLOUR, 1)] * 2, bank=None)
+
+
+def test_bad_config_names_the_field() -> None:
+    with pytest.raises(ValueError, match=r"TrainConfig\.epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"TrainConfig\.holdout_fraction"):
+        TrainConfig(holdout_fraction=1.0)
+
+
+def test_bank_index_is_cached_and_reused(tiny_engine: Engine, negative_bank: Path) -> None:
+    first = index_bank(negative_bank, tiny_engine)
+    cached = list(negative_bank.glob(".yollava-bank-*.safetensors"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    second = index_bank(negative_bank, tiny_engine)
+    assert cached[0].stat().st_mtime_ns == mtime
+    assert torch.equal(first.embeddings, second.embeddings) and first.paths == second.paths
+    hard = first.hard_negatives(second.embeddings[:2], per_query=3)
+    assert hard[0] == 0 and len(hard) <= 6

@@ -1,0 +1,102 @@
+"""The toy world is deterministic, and look-alikes differ exactly where they say."""
+
+import random
+from dataclasses import fields
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from personalization.toyworld.world import (
+    ACCESSORIES,
+    COLOURS,
+    FINE_ATTRIBUTES,
+    IMAGE_SIZE,
+    KINDS,
+    MARKINGS,
+    NAMED_ATTRIBUTES,
+    PATTERNS,
+    SHADES,
+    EntitySpec,
+    make_lookalikes,
+    make_subject,
+    random_entity,
+    render_entity,
+    render_scene,
+)
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_world_has_the_promised_variety() -> None:
+    assert len(KINDS) >= 6
+    assert len(COLOURS) >= 8
+    assert len(PATTERNS) >= 4
+    assert len([a for a in ACCESSORIES if a != "none"]) >= 4
+
+
+def test_same_seed_renders_the_same_pixels_and_another_seed_does_not() -> None:
+    def scene(seed: int) -> Image.Image:
+        rng = random.Random(seed)
+        entities = [random_entity(rng, kind=k) for k in rng.sample(KINDS, 3)]
+        return render_scene(entities, rng)
+
+    first, again, other = scene(5), scene(5), scene(6)
+    assert first.size == (IMAGE_SIZE, IMAGE_SIZE)
+    assert first.mode == "RGB"
+    assert first.tobytes() == again.tobytes()
+    assert first.tobytes() != other.tobytes()
+
+
+def test_subjects_are_deterministic_for_a_seed() -> None:
+    assert make_subject(random.Random(3), name="bo") == make_subject(random.Random(3), name="bo")
+
+
+def test_lookalikes_differ_only_in_the_attributes_they_name() -> None:
+    rng = random.Random(11)
+    for _ in range(10):
+        subject = make_subject(rng)
+        lookalikes = make_lookalikes(subject, rng, 12)
+        assert len({lookalike.spec for lookalike in lookalikes}) == 12
+        assert any(lookalike.fine_only for lookalike in lookalikes)
+        for lookalike in lookalikes:
+            changed = {
+                f.name
+                for f in fields(EntitySpec)
+                if getattr(lookalike.spec, f.name) != getattr(subject.spec, f.name)
+            }
+            assert changed == set(lookalike.differs)
+            assert lookalike.spec.kind == subject.spec.kind
+            if lookalike.fine_only:
+                assert changed <= set(FINE_ATTRIBUTES)
+            else:
+                assert len(changed) == 1
+                assert changed <= set(NAMED_ATTRIBUTES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_fine_attribute_changes_the_pixels(kind: str) -> None:
+    base = EntitySpec(kind, "red", "plain", "none", shade="medium", marking="head", variant=0)
+    variants = {
+        "shade": EntitySpec(kind, "red", "plain", "none", shade="dark", marking="head", variant=0),
+        "marking": EntitySpec(kind, "red", "plain", "none", shade="medium", marking=MARKINGS[2], variant=0),
+        "variant": EntitySpec(kind, "red", "plain", "none", shade="medium", marking="head", variant=1),
+    }
+    reference = _pixels(render_entity(base, random.Random(0)))
+    for attribute, spec in variants.items():
+        changed = np.abs(_pixels(render_entity(spec, random.Random(0))) - reference).max(axis=-1) > 40
+        # At least ~1% of the entity canvas, so it survives scaling into a 96-pixel scene.
+        assert changed.mean() > 0.01, f"{kind}: changing {attribute} barely changes the drawing"
+
+
+def test_shades_are_distinct_colours() -> None:
+    assert len(set(SHADES.values())) == len(SHADES)
+
+
+def test_bad_attribute_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="colour="):
+        EntitySpec("dog", "octarine", "plain", "none")
+    with pytest.raises(ValueError, match="variant="):
+        EntitySpec("dog", "red", "plain", "none", variant=7)
