@@ -48,9 +48,10 @@ The paper's recognition protocol uses ``test/``: every test photo × every subje
 look-alike photos let an evaluation report look-alike rejection separately.
 """
 
+import argparse
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -387,3 +388,23 @@ def write_dataset(
     _write_json(out / "visual_qa.json", visual_qa)
     _write_json(out / "dataset.json", manifest)
     return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``yollava toyworld dataset --out DIR [--seed S] [--subjects N] [--bank-size M]``"""
+    parser = argparse.ArgumentParser(
+        prog="yollava toyworld dataset", description="Write a toy-world dataset in the Yo'LLaVA layout."
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subjects", type=int, default=10)
+    parser.add_argument("--train-photos", type=int, default=DatasetSizes.train_photos)
+    parser.add_argument("--test-photos", type=int, default=DatasetSizes.test_photos)
+    parser.add_argument("--bank-size", type=int, default=DatasetSizes.bank_size)
+    args = parser.parse_args(argv)
+    sizes = DatasetSizes(
+        train_photos=args.train_photos, test_photos=args.test_photos, bank_size=args.bank_size
+    )
+    write_dataset(args.out, seed=args.seed, n_subjects=args.subjects, sizes=sizes)
+    print(f"wrote {args.subjects} subjects to {args.out}")
+    return 0

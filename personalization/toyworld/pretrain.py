@@ -66,6 +66,7 @@ TOYWORLD_SPEC = TinyLlavaSpec(
 TOKENIZER_VOCAB_SIZE = 600
 TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
+PAD_TO_MULTIPLE = 64
 
 ProgressFn = Callable[[int, int, float], None]
 """Called as ``progress(step, total_steps, loss)`` every few steps."""
@@ -146,7 +147,9 @@ def collate(
                 eos_token_id=tokenizer.eos_token_id,
             )
         encoded.append(item)
-    length = max(len(item.input_ids) for item in encoded)
+    longest = max(len(item.input_ids) for item in encoded)
+    # Few distinct shapes: bfloat16 kernels on CPU are slow the first time they meet a shape.
+    length = min(max_positions, -(-longest // PAD_TO_MULTIPLE) * PAD_TO_MULTIPLE)
     pad = tokenizer.pad_token_id
     input_ids = torch.full((len(encoded), length), pad, dtype=torch.long)
     labels = torch.full((len(encoded), length), -100, dtype=torch.long)
