@@ -494,19 +494,29 @@ def request_cancel(
 
 
 def requeue_stale_jobs(
-    session: Session, *, stale_before: datetime, now: datetime | None = None
+    session: Session,
+    *,
+    stale_before: datetime,
+    worker_id: str | None = None,
+    now: datetime | None = None,
 ) -> RequeueResult:
     """Recover running jobs whose worker died (heartbeat older than ``stale_before``).
 
     A job with attempts left goes back to the queue (event ``requeued``); one that has used
     ``max_attempts`` fails with a reason (event ``failed``). Each row is re-checked in its
-    UPDATE, so a worker heartbeating at the same moment keeps its job.
+    UPDATE, so a worker heartbeating at the same moment keeps its job. ``worker_id`` limits
+    recovery to that worker's jobs: a restarted worker with a stable id passes its own id and
+    ``stale_before=now`` to take back, at once, what its previous life left running.
     """
     now = now or utc_now()
+    conditions: list[Any] = [
+        TrainingJob.status == JobStatus.RUNNING,
+        col(TrainingJob.heartbeat_at) < stale_before,
+    ]
+    if worker_id is not None:
+        conditions.append(col(TrainingJob.worker_id) == worker_id)
     stale = session.exec(
-        select(TrainingJob.id, TrainingJob.attempts, TrainingJob.max_attempts).where(
-            TrainingJob.status == JobStatus.RUNNING, col(TrainingJob.heartbeat_at) < stale_before
-        )
+        select(TrainingJob.id, TrainingJob.attempts, TrainingJob.max_attempts).where(*conditions)
     ).all()
     result = RequeueResult(requeued=[], failed=[])
     for job_id, attempts, max_attempts in stale:
@@ -526,11 +536,7 @@ def requeue_stale_jobs(
             values.update(status=JobStatus.QUEUED, step=0, progress=0.0, loss=None, eta_seconds=None)
         updated = session.exec(
             sa.update(TrainingJob)
-            .where(
-                col(TrainingJob.id) == job_id,
-                col(TrainingJob.status) == JobStatus.RUNNING,
-                col(TrainingJob.heartbeat_at) < stale_before,
-            )
+            .where(col(TrainingJob.id) == job_id, *conditions)
             .values(**values)
             .execution_options(synchronize_session=False)
         )

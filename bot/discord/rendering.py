@@ -104,12 +104,14 @@ def queue_phrase(position: int | None) -> str:
     return "training now" if position == 0 else f"queued #{position}"
 
 
+def teach_heading(receipt: TeachReceipt) -> str:
+    """``"Learning Bo from 5 photos"``: the top line of a training message."""
+    return f"Learning **{name(receipt.display_name)}** from {plural(receipt.total_photos, 'photo')}"
+
+
 def teach_receipt(receipt: TeachReceipt) -> str:
     """The first answer to /teach: ``"Learning Bo from 5 photos · queued #2"``."""
-    lines = [
-        f"Learning **{name(receipt.display_name)}** from {plural(receipt.total_photos, 'photo')}"
-        f" · {queue_phrase(receipt.queue_position)}"
-    ]
+    lines = [f"{teach_heading(receipt)} · {queue_phrase(receipt.queue_position)}"]
     if not receipt.is_new_subject:
         lines.append(f"Added {plural(receipt.photos_added, 'new photo')} to what I already had.")
     lines.extend(f"-# {name(skipped)}" for skipped in receipt.photos_skipped)
@@ -128,7 +130,7 @@ def progress_line(step: int, total_steps: int, loss: float | None, eta_seconds: 
 
 
 def heldout_summary(metrics: dict[str, object]) -> str | None:
-    """"recognised 4/4 of your held-out photos, rejected 47/50 look-alikes" from the counts in
+    """ "recognised 4/4 of your held-out photos, rejected 47/50 look-alikes" from the counts in
     ``metrics`` (``positive_correct``/``positive_total``, ``negative_correct``/``negative_total``),
     else from the accuracies; None when there are no figures."""
 
@@ -160,7 +162,9 @@ def job_update(update: JobUpdate, header: str | None = None) -> str:
         top = header or f"Learning {subject}"
         if update.total_steps <= 0:
             return clip(f"{top}\nStarting…")
-        return clip(f"{top}\n{progress_line(update.step, update.total_steps, update.loss, update.eta_seconds)}")
+        return clip(
+            f"{top}\n{progress_line(update.step, update.total_steps, update.loss, update.eta_seconds)}"
+        )
     if update.kind == "requeued":
         return clip(
             f"{header or 'Learning ' + subject}\nThe trainer restarted; {subject} is back in the "
@@ -196,7 +200,7 @@ def answer(result: AskResult) -> str:
 
 
 def recognition(images: Sequence[tuple[str, Sequence[RecognitionHit]]]) -> str:
-    """"Who's in this?": one line per image, naming the subjects present (best first)."""
+    """ "Who's in this?": one line per image, naming the subjects present (best first)."""
     if not images:
         return "That message has no images I can look at."
     lines = []

@@ -66,8 +66,7 @@ class TooFewPhotos(ServiceError):
         self.minimum = minimum
         self.got = got
         super().__init__(
-            f"I need at least {_count(minimum, 'different photo')} to learn something; "
-            f"I got {got}."
+            f"I need at least {_count(minimum, 'different photo')} to learn something; I got {got}."
         )
 
 

@@ -37,7 +37,7 @@ def test_round_trip_keeps_vectors_and_metadata(tiny_loaded: LoadedModel, tmp_pat
 def test_refuses_another_base_model(tiny_loaded: LoadedModel, tmp_path: Path) -> None:
     bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=1)
     path = save_subject(bo, tmp_path / "bo.safetensors", model_id="llava-hf/llava-1.5-7b-hf")
-    with pytest.raises(ArtifactError, match="trained for base model 'llava-hf/llava-1.5-7b-hf'"):
+    with pytest.raises(ArtifactError, match=r"trained for base model 'llava-hf/llava-1\.5-7b-hf'"):
         load_subject(path, model_id="toyworld", hidden_size=tiny_loaded.hidden_size)
     with pytest.raises(ArtifactError, match="hidden size"):
         load_subject(path, model_id="llava-hf/llava-1.5-7b-hf", hidden_size=tiny_loaded.hidden_size + 1)
