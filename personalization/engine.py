@@ -107,14 +107,30 @@ class Engine:
 
     def _yes_probabilities(self, pairs: Sequence[tuple[torch.Tensor, Subject]]) -> torch.Tensor:
         table = SubjectTable.of([subject for _, subject in pairs])
-        encoded = [self.encoder.encode(self.recognition_prompt(s), None, table) for _, s in pairs]
+        prompts = [self.recognition_prompt(subject) for _, subject in pairs]
+        logits = self.last_logits(prompts, [features for features, _ in pairs], table)
+        return self.yes_share(logits)
+
+    def yes_share(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[B]`` P(yes) / (P(yes) + P(no)) from next-token logits ``[B, V]``."""
+        pair = logits[:, [self.yes_token, self.no_token]]
+        return torch.softmax(pair, dim=-1)[:, 0].cpu()
+
+    @torch.no_grad()
+    def last_logits(
+        self, prompts: Sequence[str], image_features: Sequence[torch.Tensor | None], table: SubjectTable
+    ) -> torch.Tensor:
+        """Base-vocabulary logits ``[B, V]`` of the token after each prompt (from :meth:`user_turn`).
+
+        ``image_features[i]`` is the image of prompt ``i`` (None for a text-only prompt).
+        """
+        encoded = [self.encoder.encode(prompt, None, table) for prompt in prompts]
         batch = collate(encoded, pad_id=self.pad_id).to(self.device)
-        embeds = self.spliced.embed(batch.input_ids, table, [features for features, _ in pairs])
+        features = [f for f in image_features if f is not None]
+        embeds = self.spliced.embed(batch.input_ids, table, features)
         hidden, _ = self.spliced.hidden_states(embeds, attention_mask=batch.attention_mask)
-        last = hidden[torch.arange(len(pairs), device=hidden.device), batch.lengths - 1]
-        columns = torch.tensor([self.yes_token, self.no_token], device=hidden.device)
-        base_logits = self.spliced.model.lm_head(last).float()[:, columns]
-        return torch.softmax(base_logits, dim=-1)[:, 0].cpu()
+        last = hidden[torch.arange(len(prompts), device=hidden.device), batch.lengths - 1]
+        return self.spliced.model.lm_head(last).float()
 
     def recognize(self, image: Image.Image, subject: Subject) -> Recognition:
         """Is ``subject`` in ``image``? A probability and a decision by the subject's threshold."""

@@ -130,6 +130,22 @@ class WorkerUnavailable(ServiceError):
         super().__init__("My brain is restarting; please ask again in a minute.")
 
 
+class NoNewPhotos(ServiceError):
+    """Every photo sent is one the subject already has."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"I already have all of these photos of {subject}; send some different ones.")
+
+
+class InvalidQuestion(ServiceError):
+    """The question is empty or too long."""
+
+
+class AnswerFailed(ServiceError):
+    """The model could not answer this particular request (the worker is up)."""
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 

@@ -44,6 +44,7 @@ log = logging.getLogger("bot.worker")
 
 EXIT_USAGE = 2
 SHUTDOWN_GRACE_SECONDS = 30.0
+PARENT_CHECK_SECONDS = 2.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cancel-check-seconds", type=float, default=0.25)
     parser.add_argument("--heartbeat-seconds", type=float, default=10.0)
     parser.add_argument("--stale-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the process that started this one dies"
+    )
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -95,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"yollava worker: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    return asyncio.run(_serve(worker, listen=listen, token=os.environ.get(TOKEN_ENV, "").strip() or None))
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    parent = os.getppid() if args.exit_with_parent else None
+    return asyncio.run(_serve(worker, listen=listen, token=token, parent_pid=parent))
 
 
 @dataclass
@@ -169,7 +175,9 @@ def build_worker(args: argparse.Namespace) -> WorkerParts:
     return WorkerParts(loop, answerer, health)
 
 
-async def _serve(worker: WorkerParts, *, listen: tuple[str, int] | None, token: str | None) -> int:
+async def _serve(
+    worker: WorkerParts, *, listen: tuple[str, int] | None, token: str | None, parent_pid: int | None
+) -> int:
     loop = worker.loop
     shutdown = threading.Event()
     stopping = asyncio.Event()
@@ -202,13 +210,23 @@ async def _serve(worker: WorkerParts, *, listen: tuple[str, int] | None, token: 
 
     trainer = threading.Thread(target=train, name="training", daemon=True)
     trainer.start()
+    watch = asyncio.create_task(_stop_when_orphaned(parent_pid, stopping)) if parent_pid else None
     await stopping.wait()
+    if watch is not None:
+        watch.cancel()
     shutdown.set()
     loop.wake.set()
     await asyncio.to_thread(trainer.join, SHUTDOWN_GRACE_SECONDS)
     if runner is not None:
         await runner.cleanup()
     return 1 if failed else 0
+
+
+async def _stop_when_orphaned(parent_pid: int, stopping: asyncio.Event) -> None:
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    log.warning("the bot process is gone; stopping")
+    stopping.set()
 
 
 def _parse_listen(value: str) -> tuple[str, int]:

@@ -47,13 +47,13 @@ def photo_bytes(colour: Colour, size: int = 48, fmt: str = "PNG") -> bytes:
     return out.getvalue()
 
 
-def mean_colour(data: bytes) -> Colour:
+def mean_colour(data: bytes, filename: str = "That file") -> Colour:
     try:
         with Image.open(io.BytesIO(data)) as image:
             r, g, b = image.convert("RGB").resize((1, 1)).getpixel((0, 0))  # type: ignore[misc]
             return int(r), int(g), int(b)
     except (UnidentifiedImageError, OSError) as error:
-        raise InvalidPhoto(["That file is not a photo I can read."]) from error
+        raise InvalidPhoto([f"{filename} is not a photo I can read."]) from error
 
 
 @dataclass
@@ -191,7 +191,7 @@ class FakeServices:
         self._record("teach", user_id=user_id, name=name, photos=list(photos), kind=kind, facts=facts)
         if name.strip().lower() == "all":
             raise InvalidName('"all" is reserved for /forget all; pick another name.')
-        colours = [mean_colour(photo.data) for photo in photos]
+        colours = [mean_colour(photo.data, photo.filename) for photo in photos]
         if len(photos) < 3:
             raise TooFewPhotos(3, len(photos))
         subject = FakeSubject(

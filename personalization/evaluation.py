@@ -1,0 +1,327 @@
+"""Evaluation with the paper's protocol, on the toy world or the real Yo'LLaVA layout.
+
+Dataset layout (the paper's): ``train/<subject>/*`` (photos a subject is taught from),
+``test/<subject>/*`` (held-out photos), optionally ``negatives/`` (the negative bank),
+``subjects.json`` (kind and, if known, a description per subject), ``text_qa.json`` and
+``visual_qa.json`` (multiple choice), and ``test_lookalikes/<subject>/*`` (toy world only).
+
+Metrics, as in the paper:
+
+* recognition: every test photo × every subject, "Is <sks> in this photo?"; positive accuracy
+  (own photos said yes), negative accuracy (other subjects' photos said no), weighted = mean;
+* text-only QA: multiple choice about the subject, no image; visual QA: multiple choice on a
+  test photo. The answer is the option letter the model ranks highest after the question.
+
+Methods: ``vanilla`` (the name alone), ``description`` (the subject's named attributes written
+out), and ``learned`` tokens with any k, optionally without hard negatives or text-only QA.
+"""
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from personalization.config import TrainConfig
+from personalization.engine import Engine
+from personalization.errors import ImageError, PersonalizationError
+from personalization.images import list_images, load_image
+from personalization.metrics import recognition_score
+from personalization.negatives import BankIndex, index_bank
+from personalization.prompts import EVAL_RECOGNITION_QUESTION, personal_prompt, sanitize_user_text
+from personalization.splice import SubjectTable
+from personalization.subject import Subject, new_subject
+from personalization.trainer import Trainer
+
+OPTION_LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of telling the model about a subject."""
+
+    name: str
+    strategy: str  # "vanilla" | "description" | "learned"
+    k: int = 16
+    hard_negatives: bool = True
+    text_qa: bool = True
+
+
+def method_by_name(name: str, *, k: int = 16) -> Method:
+    """``vanilla``, ``description``, ``learned`` (k from the argument), ``learned-k8``,
+    ``no-hard-negatives``, ``no-text-qa``."""
+    if name in ("vanilla", "description"):
+        return Method(name, name)
+    if name == "learned":
+        return Method(f"learned-k{k}", "learned", k=k)
+    if name.startswith("learned-k") and name[len("learned-k") :].isdigit():
+        return Method(name, "learned", k=int(name[len("learned-k") :]))
+    if name == "no-hard-negatives":
+        return Method(f"{name}-k{k}", "learned", k=k, hard_negatives=False)
+    if name == "no-text-qa":
+        return Method(f"{name}-k{k}", "learned", k=k, text_qa=False)
+    raise PersonalizationError(f"unknown method {name!r}")
+
+
+@dataclass
+class EvalSubject:
+    key: str
+    kind: str
+    description: str | None
+    train: list[Path]
+    test: list[Path]
+    lookalikes: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    root: Path
+    subjects: list[EvalSubject]
+    negatives: Path | None
+    text_qa: dict[str, list[dict[str, Any]]]
+    visual_qa: dict[str, dict[str, dict[str, Any]]]
+
+
+def load_dataset(root: Path, *, negatives: Path | None = None) -> Dataset:
+    """Read a dataset in the paper's layout; QA files and look-alikes are optional."""
+    train_root, test_root = root / "train", root / "test"
+    if not train_root.is_dir() or not test_root.is_dir():
+        raise PersonalizationError(f"{root}: expected train/<subject>/ and test/<subject>/ folders")
+    info = _json(root / "subjects.json", {})
+    subjects = []
+    for folder in sorted(p for p in train_root.iterdir() if p.is_dir()):
+        meta = info.get(folder.name, {})
+        lookalike_dir = root / "test_lookalikes" / folder.name
+        subjects.append(
+            EvalSubject(
+                key=folder.name,
+                kind=str(meta.get("kind", "object")),
+                description=meta.get("description"),
+                train=list_images(folder),
+                test=list_images(test_root / folder.name) if (test_root / folder.name).is_dir() else [],
+                lookalikes=list_images(lookalike_dir) if lookalike_dir.is_dir() else [],
+            )
+        )
+    if not subjects:
+        raise PersonalizationError(f"{train_root}: no subject folders")
+    bank = negatives or (root / "negatives" if (root / "negatives").is_dir() else None)
+    return Dataset(root, subjects, bank, _json(root / "text_qa.json", {}), _json(root / "visual_qa.json", {}))
+
+
+def _json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+@dataclass
+class Probe:
+    """How a method names one subject in prompts."""
+
+    preamble: str
+    name: str
+    subjects: list[Subject]
+    threshold: float = 0.5
+    train_seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def display_name(key: str) -> str:
+    return key.replace("_", " ").strip().title() or key
+
+
+class Evaluator:
+    """Runs methods over a dataset on one engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        dataset: Dataset,
+        train_config: TrainConfig,
+        *,
+        attribute_questions: Callable[[str], Sequence[str]] | None = None,
+        log: Callable[[str], None] = lambda _message: None,
+    ) -> None:
+        self.engine = engine
+        self.dataset = dataset
+        self.train_config = train_config
+        self.attribute_questions = attribute_questions
+        self.log = log
+        self._bank: BankIndex | None = None
+        self._features: dict[Path, torch.Tensor] = {}
+
+    def bank(self) -> BankIndex | None:
+        if self._bank is None and self.dataset.negatives is not None:
+            self._bank = index_bank(self.dataset.negatives, self.engine)
+        return self._bank
+
+    def features(self, paths: Sequence[Path]) -> list[torch.Tensor]:
+        missing = [p for p in paths if p not in self._features]
+        for start in range(0, len(missing), 32):
+            chunk = missing[start : start + 32]
+            for path, feature in zip(
+                chunk, self.engine.image_features([load_image(p) for p in chunk]), strict=True
+            ):
+                self._features[path] = feature
+        return [self._features[p] for p in paths]
+
+    def probe(self, subject: EvalSubject, method: Method) -> Probe:
+        name = display_name(subject.key)
+        if method.strategy == "vanilla":
+            return Probe("", name, [])
+        if method.strategy == "description":
+            if not subject.description:
+                raise PersonalizationError(f"{subject.key}: no description in subjects.json")
+            return Probe(f"{name} is {sanitize_user_text(subject.description)}.", name, [])
+        config = replace(
+            self.train_config,
+            text_qa=self.train_config.text_qa and method.text_qa,
+            hard_negatives_per_photo=self.train_config.hard_negatives_per_photo
+            if method.hard_negatives
+            else 0,
+        )
+        if self.attribute_questions is not None:
+            config = replace(config, attribute_questions=tuple(self.attribute_questions(subject.kind)))
+        learned = new_subject(
+            self.engine.loaded, display_name=name, kind=subject.kind, k=method.k, seed=config.seed
+        )
+        photos = [load_image(p) for p in subject.train]
+        started = time.monotonic()
+        Trainer(self.engine, config).teach(learned, photos, bank=self.bank())
+        seconds = time.monotonic() - started
+        return Probe(
+            personal_prompt(learned),
+            learned.identifier,
+            [learned],
+            learned.threshold,
+            seconds,
+            learned.metrics,
+        )
+
+    def _prompt(self, probe: Probe, question: str, *, with_image: bool) -> str:
+        return self.engine.encoder.user_turn(f"{probe.preamble} {question}".strip(), with_image=with_image)
+
+    def recognition(self, probes: dict[str, Probe]) -> dict[str, dict[str, list[float]]]:
+        """P(yes) for every (test photo, subject).
+
+        Returns ``{subject: {"own": [...], "others": [...], "lookalikes": [...]}}``.
+        """
+        scores: dict[str, dict[str, list[float]]] = {}
+        for subject in self.dataset.subjects:
+            probe = probes[subject.key]
+            table = SubjectTable.of(probe.subjects)
+            question = EVAL_RECOGNITION_QUESTION.format(name=probe.name)
+            prompt = self._prompt(probe, question, with_image=True)
+            groups = {
+                "own": subject.test,
+                "others": [p for other in self.dataset.subjects if other is not subject for p in other.test],
+                "lookalikes": subject.lookalikes,
+            }
+            scores[subject.key] = {}
+            for group, paths in groups.items():
+                values: list[float] = []
+                for start in range(0, len(paths), 16):
+                    chunk = paths[start : start + 16]
+                    features: list[torch.Tensor | None] = list(self.features(chunk))
+                    logits = self.engine.last_logits([prompt] * len(chunk), features, table)
+                    values.extend(self.engine.yes_share(logits).tolist())
+                scores[subject.key][group] = values
+        return scores
+
+    def choice_accuracy(
+        self, probe: Probe, items: Sequence[tuple[dict[str, Any], Path | None]]
+    ) -> float | None:
+        """Share of multiple-choice questions whose correct letter the model ranks highest."""
+        if not items:
+            return None
+        table = SubjectTable.of(probe.subjects)
+        tokenizer = self.engine.encoder
+        letter_ids = {letter: tokenizer.answer_start_token(letter) for letter in OPTION_LETTERS}
+        correct = 0
+        for item, image in items:
+            options = item["options"]
+            question = item["question"].replace(f"<{item['_key']}>", probe.name)
+            lines = "\n".join(f"{letter}. {text}" for letter, text in options.items())
+            text = f"{question}\n{lines}\nAnswer with the option's letter."
+            features: list[torch.Tensor | None] = [self.features([image])[0] if image is not None else None]
+            logits = self.engine.last_logits(
+                [self._prompt(probe, text, with_image=image is not None)], features, table
+            )[0]
+            best = max(options, key=lambda letter: float(logits[letter_ids[letter]]))
+            correct += best == item["correct_answer"]
+        return correct / len(items)
+
+    def run(self, method: Method) -> dict[str, Any]:
+        """Train (if needed) and score every subject with ``method``; per subject and overall."""
+        probes = {}
+        for subject in self.dataset.subjects:
+            self.log(f"[{method.name}] preparing {subject.key}")
+            probes[subject.key] = self.probe(subject, method)
+        scores = self.recognition(probes)
+        per_subject: dict[str, Any] = {}
+        totals: dict[str, list[float]] = {
+            key: [] for key in ("pos", "neg", "pos05", "neg05", "look", "text", "visual")
+        }
+        for subject in self.dataset.subjects:
+            probe = probes[subject.key]
+            own, others, look = (scores[subject.key][g] for g in ("own", "others", "lookalikes"))
+            calibrated = recognition_score(own, others, probe.threshold)
+            plain = recognition_score(own, others, 0.5)
+            text_items = [
+                ({**q, "_key": subject.key}, None) for q in self.dataset.text_qa.get(subject.key, [])
+            ]
+            visual_items = [
+                ({**q, "_key": subject.key}, self.dataset.root / path)
+                for path, q in self.dataset.visual_qa.get(subject.key, {}).items()
+            ]
+            text = self.choice_accuracy(probe, text_items)
+            visual = self.choice_accuracy(probe, visual_items)
+            lookalike_rejection = sum(p < probe.threshold for p in look) / len(look) if look else None
+            per_subject[subject.key] = {
+                "positive": calibrated.positive,
+                "negative": calibrated.negative,
+                "weighted": calibrated.weighted,
+                "weighted_at_0.5": plain.weighted,
+                "lookalike_rejection": lookalike_rejection,
+                "text_qa": text,
+                "visual_qa": visual,
+                "threshold": probe.threshold,
+                "train_seconds": round(probe.train_seconds, 1),
+            }
+            totals["pos"].append(calibrated.positive)
+            totals["neg"].append(calibrated.negative)
+            totals["pos05"].append(plain.positive)
+            totals["neg05"].append(plain.negative)
+            for key, value in (("look", lookalike_rejection), ("text", text), ("visual", visual)):
+                if value is not None:
+                    totals[key].append(value)
+
+        def mean(values: list[float]) -> float | None:
+            return round(sum(values) / len(values), 4) if values else None
+
+        positive, negative = mean(totals["pos"]) or 0.0, mean(totals["neg"]) or 0.0
+        return {
+            "method": method.name,
+            "positive": positive,
+            "negative": negative,
+            "weighted": round(0.5 * positive + 0.5 * negative, 4),
+            "weighted_at_0.5": round(
+                0.5 * (mean(totals["pos05"]) or 0) + 0.5 * (mean(totals["neg05"]) or 0), 4
+            ),
+            "lookalike_rejection": mean(totals["look"]),
+            "text_qa": mean(totals["text"]),
+            "visual_qa": mean(totals["visual"]),
+            "train_seconds_per_subject": mean([p.train_seconds for p in probes.values()]),
+            "subjects": per_subject,
+        }
+
+
+def check_dataset_images(dataset: Dataset) -> None:
+    """Fail early, with the file's name, if a photo of the dataset cannot be read."""
+    for subject in dataset.subjects:
+        for path in [*subject.train, *subject.test]:
+            try:
+                load_image(path)
+            except ImageError as error:
+                raise PersonalizationError(str(error)) from error

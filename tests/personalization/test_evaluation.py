@@ -1,0 +1,114 @@
+"""The evaluation follows the paper's protocol: every test photo × every subject, MC accuracy."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from personalization.config import TrainConfig
+from personalization.engine import Engine
+from personalization.evaluation import Evaluator, load_dataset, method_by_name
+from personalization.metrics import choose_threshold, recognition_score
+from tests.conftest import OTHER_COLOURS, SUBJECT_COLOUR, make_photo
+
+COLOURS = {"kami": SUBJECT_COLOUR, "rex": OTHER_COLOURS[1]}
+
+
+@pytest.fixture
+def dataset_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for number, (key, colour) in enumerate(COLOURS.items()):
+        for split, count in (("train", 3), ("test", 2)):
+            folder = root / split / key
+            folder.mkdir(parents=True)
+            for index in range(count):
+                make_photo(colour, 1000 * number + 10 * (split == "test") + index).save(
+                    folder / f"{index}.png"
+                )
+    (root / "negatives").mkdir()
+    for index in range(8):
+        make_photo(OTHER_COLOURS[2 + index % 3], 5000 + index).save(root / "negatives" / f"{index}.png")
+    subjects = {key: {"kind": "dog", "description": f"a {key} dog"} for key in COLOURS}
+    (root / "subjects.json").write_text(json.dumps(subjects))
+    text_qa = {
+        key: [
+            {
+                "question": f"What colour is <{key}>?",
+                "options": {"A": "Red", "B": "Blue"},
+                "correct_answer": "A",
+            }
+        ]
+        for key in COLOURS
+    }
+    (root / "text_qa.json").write_text(json.dumps(text_qa))
+    return root
+
+
+def test_vanilla_recognition_is_every_photo_against_every_subject(
+    tiny_engine: Engine, dataset_root: Path
+) -> None:
+    dataset = load_dataset(dataset_root)
+    assert [s.key for s in dataset.subjects] == ["kami", "rex"]
+    assert dataset.negatives == dataset_root / "negatives"
+    evaluator = Evaluator(tiny_engine, dataset, TrainConfig())
+    report = evaluator.run(method_by_name("vanilla"))
+
+    from personalization.images import load_image
+
+    for subject in dataset.subjects:
+        other = next(s for s in dataset.subjects if s is not subject)
+        name = subject.key.title()
+        prompt = tiny_engine.encoder.user_turn(f"Is {name} in this photo?", with_image=True)
+
+        def p_yes(path: Path, prompt: str = prompt) -> float:
+            features = tiny_engine.image_features([load_image(path)])
+            return float(
+                tiny_engine.yes_share(tiny_engine.last_logits([prompt], features, evaluator_table()))[0]
+            )
+
+        own = [p_yes(p) for p in subject.test]
+        others = [p_yes(p) for p in other.test]
+        expected = recognition_score(own, others, 0.5)
+        got = report["subjects"][subject.key]
+        assert got["positive"] == pytest.approx(expected.positive)
+        assert got["negative"] == pytest.approx(expected.negative)
+        assert got["weighted"] == pytest.approx(0.5 * expected.positive + 0.5 * expected.negative)
+        assert got["text_qa"] in (0.0, 1.0) and got["visual_qa"] is None
+    assert report["weighted"] == pytest.approx(0.5 * report["positive"] + 0.5 * report["negative"], abs=1e-4)
+
+
+def evaluator_table():
+    from personalization.splice import SubjectTable
+
+    return SubjectTable.of([])
+
+
+def test_learned_method_trains_each_subject_and_reports_time(tiny_engine: Engine, dataset_root: Path) -> None:
+    config = TrainConfig(
+        epochs=1, positive_examples=4, hard_negatives_per_photo=1, easy_negatives=2, text_qa=False
+    )
+    report = Evaluator(tiny_engine, load_dataset(dataset_root), config).run(method_by_name("learned", k=2))
+    assert report["method"] == "learned-k2"
+    for key in COLOURS:
+        assert report["subjects"][key]["train_seconds"] >= 0
+        assert 0 <= report["subjects"][key]["weighted"] <= 1
+
+
+def test_threshold_choice_and_scores_on_a_hand_made_case() -> None:
+    positives, negatives = [0.9, 0.8, 0.3], [0.2, 0.1, 0.6, 0.5]
+    score = recognition_score(positives, negatives, 0.55)
+    assert (score.positive, score.negative) == (pytest.approx(2 / 3), pytest.approx(3 / 4))
+    assert score.weighted == pytest.approx(0.5 * 2 / 3 + 0.5 * 3 / 4)
+    threshold, accuracy = choose_threshold([0.9, 0.8], [0.2, 0.3])
+    assert 0.3 < threshold < 0.8 and accuracy == 1.0
+    assert threshold == pytest.approx(0.55)  # the middle of the widest gap
+    assert choose_threshold([0.9], []) == (0.5, 0.0)
+
+
+def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
+    from personalization.errors import PersonalizationError
+
+    with pytest.raises(PersonalizationError, match="unknown method"):
+        method_by_name("magic")
+    with pytest.raises(PersonalizationError, match="train/<subject>"):
+        load_dataset(tmp_path)
