@@ -64,10 +64,11 @@ def open_engine(args: argparse.Namespace):
 
 def add_research_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register teach / ask on ``subparsers`` (each sets ``handler``)."""
-    from personalization import cli_commands, cli_eval
+    from personalization import cli_commands, cli_eval, demo
 
     cli_commands.register(subparsers)
     cli_eval.register(subparsers)
+    demo.register(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
