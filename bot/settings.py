@@ -64,6 +64,12 @@ class CoreSettings(BaseSettings):
     device: str = "auto"
     #: ``auto`` is bfloat16; fp16 only on a GPU.
     dtype: str = "auto"
+    #: A worker already listening (e.g. ``http://worker:8765`` in compose); empty means the bot
+    #: starts and supervises its own local worker process.
+    worker_url: str = ""
+    #: Shared secret between the bot and a worker at ``worker_url`` (the worker reads the same
+    #: variable). A local worker gets a fresh random one.
+    worker_token: SecretStr | None = None
     log_level: str = "INFO"
 
     @field_validator("model")
@@ -77,6 +83,19 @@ class CoreSettings(BaseSettings):
     @field_validator("negatives", mode="before")
     @classmethod
     def _empty_negatives_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("worker_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("worker_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("device")

@@ -12,6 +12,7 @@ CLIP vision tower, a Llama language model, and an offline processor.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -65,7 +66,8 @@ class LoadedModel:
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.text_config.hidden_size)
+        text_config: Any = self.model.config.text_config
+        return int(text_config.hidden_size)
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -109,7 +111,7 @@ def load_model(name_or_path: str, *, device: torch.device | str, dtype: torch.dt
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(f"cannot load model {name_or_path!r}: {first_line}") from error
-    model.to(device)
+    model.to(torch.device(device))  # type: ignore[arg-type]
     freeze(model)
     return LoadedModel(model=model, processor=processor, model_id=model_identity(name_or_path))
 
@@ -227,7 +229,7 @@ def build_llava(tokenizer: PreTrainedTokenizerFast, spec: TinyLlavaSpec) -> Llav
     config = LlavaConfig(
         vision_config=vision,
         text_config=text,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),  # type: ignore[call-arg]
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",
         projector_hidden_act="gelu",

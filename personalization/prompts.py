@@ -11,6 +11,7 @@ subject's token names.
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from personalization.errors import SubjectError
 from personalization.splice import IGNORE_INDEX, SplicedModel, SubjectTable
@@ -129,7 +130,7 @@ def personalize(text: str, subjects: Sequence[Subject]) -> str:
     for subject in sorted(subjects, key=lambda s: len(s.display_name), reverse=True):
         pattern = _name_pattern(subject.display_name)
         if pattern.search(text):
-            text = pattern.sub(lambda _m, s=subject: s.identifier, text)
+            text = pattern.sub(subject.identifier.replace("\\", "\\\\"), text)
             continue
         by_kind = re.compile(r"\b(my|your|the|our)\s+" + re.escape(subject.kind) + r"\b", re.IGNORECASE)
         text = by_kind.sub(subject.identifier, text, count=1)
@@ -184,10 +185,12 @@ class PromptEncoder:
 
     def user_turn(self, text: str, *, with_image: bool) -> str:
         """The chat-formatted prompt up to and including ``ASSISTANT:``."""
-        content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
+        content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
         content.append({"type": "text", "text": text})
         rendered = self.processor.apply_chat_template(
-            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            [{"role": "user", "content": content}],  # type: ignore[arg-type]
+            add_generation_prompt=True,
+            tokenize=False,
         )
         return str(rendered)
 

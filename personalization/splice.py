@@ -14,6 +14,7 @@ exactly as if run alone). This module knows tensors and ids, not prompts or trai
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -38,10 +39,10 @@ def install_slot_tokens(tokenizer: PreTrainedTokenizerBase) -> int:
     if isinstance(existing, int) and existing != tokenizer.unk_token_id and existing is not None:
         return existing
     tokenizer.add_tokens([SLOT_TOKEN_FORMAT.format(i) for i in range(SLOT_POOL_SIZE)], special_tokens=True)
-    first_id = tokenizer.convert_tokens_to_ids(first)
-    last_id = tokenizer.convert_tokens_to_ids(SLOT_TOKEN_FORMAT.format(SLOT_POOL_SIZE - 1))
+    first_id = cast(int, tokenizer.convert_tokens_to_ids(first))
+    last_id = cast(int, tokenizer.convert_tokens_to_ids(SLOT_TOKEN_FORMAT.format(SLOT_POOL_SIZE - 1)))
     assert last_id - first_id == SLOT_POOL_SIZE - 1, "slot tokens must be contiguous"
-    return int(first_id)
+    return first_id
 
 
 @dataclass
@@ -117,7 +118,8 @@ class SplicedModel:
         self.model = loaded.model
         self.tokenizer = loaded.processor.tokenizer
         self.first_slot_id = install_slot_tokens(self.tokenizer)
-        self.vocab_size = int(self.model.config.text_config.vocab_size)
+        text_config: Any = self.model.config.text_config
+        self.vocab_size = int(text_config.vocab_size)
         self.image_token_id = int(self.model.config.image_token_id)
         if self.first_slot_id < self.image_token_id:
             raise SubjectError("slot tokens must come after the image token in the tokenizer")

@@ -111,7 +111,8 @@ def new_subject(
     if not 0 <= k <= MAX_LATENT_TOKENS:
         raise SubjectError(f"k={k} latent tokens is outside 0..{MAX_LATENT_TOKENS}")
     tokenizer = loaded.processor.tokenizer
-    embedding = loaded.model.get_input_embeddings().weight.detach().float()
+    input_embeddings: Any = loaded.model.get_input_embeddings()
+    embedding = input_embeddings.weight.detach().float()
     lm_head = loaded.model.lm_head.weight.detach().float()
     kind_word = kind.strip() or "object"
     kind_ids = tokenizer.encode(" " + kind_word, add_special_tokens=False) or [tokenizer.unk_token_id]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import discord
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from bot.services.results import (
+from bot.services.api import (
     AskResult,
     ForgetResult,
     JobSummary,
@@ -77,7 +77,7 @@ def progress_bar(fraction: float, width: int = PROGRESS_BAR_WIDTH) -> str:
 
 def format_eta(seconds: float | None) -> str:
     """Time left, said the way a person would: ``"estimating…"``, ``"any moment now"``,
-    ``"about 40 s left"``, ``"about 3 min left"``, ``"about 1 h 05 min left"``."""
+    ``"about 40 s left"``, ``"about 3 min left"``, ``"about 1 h 05 min left"`` (rounded up)."""
     if seconds is None or math.isnan(seconds) or seconds < 0:
         return "estimating…"
     if seconds < 5:
@@ -88,7 +88,7 @@ def format_eta(seconds: float | None) -> str:
     if minutes < 60:
         return f"about {minutes} min left"
     hours, minutes = divmod(minutes, 60)
-    return f"about {hours} h {minutes:02d} min left"
+    return f"about {hours} h left" if minutes == 0 else f"about {hours} h {minutes:02d} min left"
 
 
 def format_loss(loss: float | None) -> str | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import discord
 
 from bot.discord import rendering
-from bot.discord.errors import ReportingView, report
+from bot.discord.errors import ReportingView, report, user_sentence
 from bot.discord.ports import BotServices
 
 if TYPE_CHECKING:
@@ -81,6 +81,19 @@ class ConfirmForgetView(ReportingView):
 
     async def on_timeout(self) -> None:
         await self.close_source("No answer, so nothing was deleted.")
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[discord.ui.View]
+    ) -> None:
+        # The prompt already reads "Forgetting…": replace it rather than leave it hanging.
+        if not interaction.response.is_done():
+            await report(interaction, error)
+            return
+        text = user_sentence(error, context=f"in /forget for user {interaction.user.id}")
+        try:
+            await interaction.edit_original_response(content=text, view=None)
+        except discord.HTTPException as failure:
+            log.warning("could not report a /forget failure: %s", failure)
 
     @discord.ui.button(label="Forget", style=discord.ButtonStyle.danger)
     async def confirm(

@@ -21,9 +21,12 @@ Example::
 
 from bot.services.errors import (
     AmbiguousSubject,
+    AnswerFailed,
     InvalidName,
     InvalidPhoto,
+    InvalidQuestion,
     JobAlreadyQueued,
+    NoNewPhotos,
     QueueFull,
     ServiceError,
     SubjectNotReady,
@@ -56,14 +59,17 @@ NotOwner = UnknownSubject
 
 __all__ = [
     "AmbiguousSubject",
+    "AnswerFailed",
     "AskResult",
     "ForgetResult",
     "InvalidName",
     "InvalidPhoto",
+    "InvalidQuestion",
     "JobAlreadyQueued",
     "JobSummary",
     "JobUpdate",
     "JobUpdateKind",
+    "NoNewPhotos",
     "NotOwner",
     "PhotoLimits",
     "PhotoUpload",

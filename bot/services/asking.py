@@ -80,7 +80,9 @@ def load_subjects(session: Session, *, owner_id: int) -> list[SubjectState]:
                 ),
                 status=subject.status,
                 job_status=None if job is None else job.status,
-                queue_position=None if job is None or job.id is None else queue_position(session, job_id=job.id),
+                queue_position=None
+                if job is None or job.id is None
+                else queue_position(session, job_id=job.id),
                 progress=0.0 if job is None else job.progress,
                 last_error=last_error,
             )

@@ -35,7 +35,12 @@ class ClockPeriods:
     orphan_file_age_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
-        for name in ("event_poll_seconds", "stale_check_seconds", "retention_seconds", "orphan_file_age_seconds"):
+        for name in (
+            "event_poll_seconds",
+            "stale_check_seconds",
+            "retention_seconds",
+            "orphan_file_age_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ClockPeriods.{name} must be positive, got {getattr(self, name)}")
 
@@ -69,9 +74,15 @@ class Clock:
             self.dispatch_events, "interval", seconds=self.periods.event_poll_seconds, id="events", **common
         )
         scheduler.add_job(
-            self.recover_stale_jobs, "interval", seconds=self.periods.stale_check_seconds, id="stale", **common
+            self.recover_stale_jobs,
+            "interval",
+            seconds=self.periods.stale_check_seconds,
+            id="stale",
+            **common,
         )
-        scheduler.add_job(self.retain, "interval", seconds=self.periods.retention_seconds, id="retention", **common)
+        scheduler.add_job(
+            self.retain, "interval", seconds=self.periods.retention_seconds, id="retention", **common
+        )
         scheduler.start()
         self._scheduler = scheduler
 
@@ -106,7 +117,9 @@ class Clock:
     def _retain(self) -> tuple[int, int]:
         now = utc_now()
         with session_scope(self.db) as session:
-            purged = purge_old_events(session, before=now - timedelta(seconds=self.limits.event_retention_seconds))
+            purged = purge_old_events(
+                session, before=now - timedelta(seconds=self.limits.event_retention_seconds)
+            )
         swept = sweep_orphans(
             self.db, self.files, older_than=now - timedelta(seconds=self.periods.orphan_file_age_seconds)
         )

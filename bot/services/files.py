@@ -19,7 +19,9 @@ def referenced_paths(session: Session, paths: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     photos = session.exec(select(Photo.path).where(col(Photo.path).in_(wanted))).all()
-    artifacts = session.exec(select(Subject.artifact_path).where(col(Subject.artifact_path).in_(wanted))).all()
+    artifacts = session.exec(
+        select(Subject.artifact_path).where(col(Subject.artifact_path).in_(wanted))
+    ).all()
     return {path for path in [*photos, *artifacts] if path is not None}
 
 

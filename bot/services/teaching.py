@@ -105,7 +105,9 @@ def validate_uploads(
     accepted: list[tuple[str, ValidatedPhoto]] = []
     for upload in uploads:
         try:
-            accepted.append((upload.filename, validate_photo(upload.data, filename=upload.filename, limits=limits)))
+            accepted.append(
+                (upload.filename, validate_photo(upload.data, filename=upload.filename, limits=limits))
+            )
         except PhotoRejected as rejected:
             reasons.append(rejected.reason)
     if reasons:
@@ -146,7 +148,11 @@ def _store(
         raise TooManySubjects(limits.max_subjects_per_user)
     _check_job_quotas(session, limits, user_id=user_id, subject=subject)
 
-    known = set() if subject is None else {p.sha256 for p in list_photos(session, owner_id=user_id, subject_id=subject.id)}
+    known = (
+        set()
+        if subject is None
+        else {p.sha256 for p in list_photos(session, owner_id=user_id, subject_id=subject.id)}
+    )
     skipped = list(request.skipped)
     new_photos = []
     for filename, photo in request.photos:
@@ -199,7 +205,9 @@ def _store(
     )
 
 
-def _check_job_quotas(session: Session, limits: ServiceLimits, *, user_id: int, subject: Subject | None) -> None:
+def _check_job_quotas(
+    session: Session, limits: ServiceLimits, *, user_id: int, subject: Subject | None
+) -> None:
     active = active_job_for_owner(session, owner_id=user_id)
     if active is not None:
         # More photos for a subject whose training has not started yet join that job.

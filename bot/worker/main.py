@@ -12,6 +12,7 @@ SIGINT stops it: a running training is put back in the queue for the next worker
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -69,6 +70,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default=None, choices=sorted(PRESETS), help="training recipe (default by model)"
     )
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--worker-id", default=None, help="id in job rows (default host-pid)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--poll-seconds", type=float, default=2.0)
@@ -131,6 +133,8 @@ def build_worker(args: argparse.Namespace) -> WorkerParts:
         stale_seconds=args.stale_seconds,
     )
     preset = training_preset(args.preset or default_preset_name(args.model))
+    if args.epochs is not None:
+        preset = dataclasses.replace(preset, config=dataclasses.replace(preset.config, epochs=args.epochs))
     worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     try:
         device = pick_device(args.device)

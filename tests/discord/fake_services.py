@@ -231,7 +231,9 @@ class FakeServices:
                 if s.owner_id == user_id and re.search(rf"\b{re.escape(s.name)}\b", question, re.IGNORECASE)
             ]
         if not meant:
-            return AskResult(text="I can only guess: it looks like a photo.", subjects=[], is_recognition=False)
+            return AskResult(
+                text="I can only guess: it looks like a photo.", subjects=[], is_recognition=False
+            )
         target = meant[0]
         if image is not None and re.match(r"\s*(is|are)\b", question, re.IGNORECASE):
             if target.status != "ready":
@@ -319,6 +321,12 @@ class FakeServices:
             workers=[WorkerHealth(name="local", alive=True, model="toyworld", device="cpu")],
             negative_bank="No negative bank is configured: recognition will be much weaker.",
         )
+
+    async def start(self) -> None:
+        self.calls.append(("start", {}))
+
+    async def close(self) -> None:
+        self.calls.append(("close", {}))
 
     def subscribe(self) -> asyncio.Queue[JobUpdate]:
         queue: asyncio.Queue[JobUpdate] = asyncio.Queue()

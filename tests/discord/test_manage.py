@@ -60,7 +60,7 @@ async def test_forget_all_and_an_unknown_name(harness: Harness) -> None:
     ix = await fake.send_slash_command("forget", {"name": "Rex"})  # bob's, not alice's
     prompt = await ix.wait_callback()
     click = await fake.send_component(buttons(prompt.json["data"])["Forget"], ix.original_message_id or "")
-    answer = await click.wait_followup()
+    answer = await click.wait_original_edit()
     assert answer.json["content"] == "I don't know anything called 'Rex' of yours."
     assert await services.subject_names(user_id=int(bob.id)) == ["Rex"]
 
@@ -103,7 +103,15 @@ async def test_commands_are_registered_as_specified(harness: Harness) -> None:
     assert [o["required"] for o in teach[:3]] == [True, True, False]
     assert all(o["type"] == p.OPT_ATTACHMENT for o in teach[1:11])
     kinds = next(o for o in teach if o["name"] == "kind")
-    assert [c["value"] for c in kinds["choices"]] == ["dog", "cat", "pet", "person", "object", "place", "other"]
+    assert [c["value"] for c in kinds["choices"]] == [
+        "dog",
+        "cat",
+        "pet",
+        "person",
+        "object",
+        "place",
+        "other",
+    ]
     ask = commands["ask", 1]["options"]
     assert [(o["name"], o["type"]) for o in ask] == [
         ("question", p.OPT_STRING),

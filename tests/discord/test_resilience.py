@@ -76,13 +76,14 @@ async def test_unexpected_errors_become_one_friendly_sentence(
     (logged,) = [r for r in caplog.records if r.exc_info]
     assert "disk on fire" in str(logged.exc_info[1]) and f"user {fake.user.id}" in logged.getMessage()
 
-    # In a button's callback, after the message was already updated: a followup says it.
+    # In a button's callback, after the prompt already said "Forgetting…": it says this instead.
     ix = await fake.send_slash_command("forget", {"name": "Bo"})
     prompt = await ix.wait_callback()
     forget = prompt.json["data"]["components"][0]["components"][0]["custom_id"]
     services.fail_with = RuntimeError("database locked")
     click = await fake.send_component(forget, ix.original_message_id or "")
-    assert (await click.wait_followup()).json["content"] == GENERIC_ERROR
+    assert (await click.wait_callback()).json["data"]["content"] == "Forgetting…"
+    assert (await click.wait_original_edit()).json["content"] == GENERIC_ERROR
 
     mark = len(fake.calls)
     services.fail_with = RuntimeError("again")
