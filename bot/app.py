@@ -139,8 +139,14 @@ async def serve(settings: BotSettings, services: Services, bot: YollavaBot) -> i
 
 def run(argv: Sequence[str] | None = None) -> int:
     """``yollava run``: read the settings, build everything, run until stopped. Returns the
-    exit status (2 for a configuration problem, printed as one message per variable)."""
-    args = build_parser().parse_args(argv)
+    exit status (2 for a configuration problem, printed as one message per variable; 3 when
+    Discord refuses the token)."""
+    return run_from_args(build_parser().parse_args(argv))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """:func:`run` for options parsed by a parser that :func:`add_run_arguments` set up (the
+    ``yollava`` CLI's ``run`` subcommand)."""
     env_file = args.env_file if args.env_file.is_file() else None
     try:
         settings = load_bot_settings(env_file)

@@ -19,13 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def unwrap(error: BaseException) -> BaseException:
-    """The exception a command or a view raised, without discord.py's wrappers."""
-    while isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        if error.__cause__ is None:
-            break
-        error = error.__cause__
-    original = getattr(error, "original", None)
-    return original if isinstance(original, BaseException) else error
+    """The exception a command raised, without discord.py's wrapper."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.original
+    return error
 
 
 def user_sentence(error: BaseException, *, context: str = "") -> str:

@@ -90,6 +90,8 @@ class TrainingMessage:
         self.token_alive = True
         #: Set when the end of the job was already delivered elsewhere (only the edit remains).
         self.announced = False
+        #: Set when the user pressed Cancel: progress is no longer shown, only the end.
+        self.cancel_requested = False
         self._latest: JobUpdate | None = None
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
@@ -112,6 +114,8 @@ class TrainingMessage:
             if rendering.is_terminal(update):
                 await self._finish(update)
                 return
+            if self.cancel_requested:
+                continue
             await self._call(
                 self.interaction.edit_original_response(
                     content=rendering.job_update(update, self.header), view=cancel_view(self.job_id)
@@ -203,12 +207,21 @@ class TrainingMessages:
             courier=self.courier,
             edit_interval_seconds=self.edit_interval_seconds,
         )
+        previous = self._watched.get(job_id)
+        if previous is not None:  # the services handed back a job already being watched
+            previous.task.cancel()
         self._watched[job_id] = message
         message.task.add_done_callback(lambda _: self._forget(job_id, message))
         early = self._unwatched.pop(job_id, None)
         if early is not None:
             message.announced = early.job_id in self._announced
             message.push(early)
+
+    def cancelling(self, job_id: int) -> None:
+        """The user cancelled ``job_id``: stop showing its progress until it ends."""
+        message = self._watched.get(job_id)
+        if message is not None:
+            message.cancel_requested = True
 
     def watching(self, job_id: int) -> bool:
         return job_id in self._watched

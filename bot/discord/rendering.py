@@ -129,28 +129,28 @@ def progress_line(step: int, total_steps: int, loss: float | None, eta_seconds: 
     return " · ".join(parts)
 
 
+def _count(metrics: dict[str, object], part: str, whole: str) -> tuple[int, int] | None:
+    got, out_of = metrics.get(part), metrics.get(whole)
+    if isinstance(got, int | float) and isinstance(out_of, int | float) and out_of > 0:
+        return int(got), int(out_of)
+    return None
+
+
 def heldout_summary(metrics: dict[str, object]) -> str | None:
-    """ "recognised 4/4 of your held-out photos, rejected 47/50 look-alikes" from the counts in
-    ``metrics`` (``positive_correct``/``positive_total``, ``negative_correct``/``negative_total``),
-    else from the accuracies; None when there are no figures."""
-
-    def count(correct: str, total: str) -> tuple[int, int] | None:
-        got, out_of = metrics.get(correct), metrics.get(total)
-        if isinstance(got, int | float) and isinstance(out_of, int | float) and out_of > 0:
-            return int(got), int(out_of)
-        return None
-
-    positives = count("positive_correct", "positive_total")
-    negatives = count("negative_correct", "negative_total")
+    """The held-out figures of a training in words: the trainer's own ``summary`` sentence, else
+    "recognised 4/4 of your held-out photos, rejected 47/50 look-alikes" from the counts
+    (``heldout_positives_recognised``/``heldout_positives``, ``heldout_negatives_rejected``/
+    ``heldout_negatives``); None when there are no figures."""
+    summary = metrics.get("summary")
+    if isinstance(summary, str) and summary.strip():
+        return summary.strip()
+    positives = _count(metrics, "heldout_positives_recognised", "heldout_positives")
+    negatives = _count(metrics, "heldout_negatives_rejected", "heldout_negatives")
     parts = []
     if positives:
         parts.append(f"recognised {positives[0]}/{positives[1]} of your held-out photos")
-    elif isinstance(metrics.get("positive_accuracy"), int | float):
-        parts.append(f"recognised {percent(float(metrics['positive_accuracy']))} of your held-out photos")  # type: ignore[arg-type]
     if negatives:
         parts.append(f"rejected {negatives[0]}/{negatives[1]} look-alikes")
-    elif isinstance(metrics.get("negative_accuracy"), int | float):
-        parts.append(f"rejected {percent(float(metrics['negative_accuracy']))} of look-alikes")  # type: ignore[arg-type]
     return ", ".join(parts) if parts else None
 
 

@@ -51,11 +51,12 @@ class CancelJobButton(
         return cls(int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        services = cast("YollavaBot", interaction.client).services
+        bot = cast("YollavaBot", interaction.client)
         try:
             await interaction.response.defer()
-            cancelled = await services.cancel(user_id=interaction.user.id, job_id=self.job_id)
+            cancelled = await bot.services.cancel(user_id=interaction.user.id, job_id=self.job_id)
             if cancelled:
+                bot.training_messages.cancelling(self.job_id)
                 await interaction.edit_original_response(content="Cancelling…", view=None)
             else:
                 await interaction.followup.send(
@@ -72,7 +73,7 @@ def cancel_view(job_id: int) -> discord.ui.View:
 
 
 class ConfirmForgetView(ReportingView):
-    """ "Forget Bo?" → Confirm calls ``services.forget``; Keep leaves everything as it was."""
+    """The /forget prompt: Forget calls ``services.forget``; Keep leaves everything as it was."""
 
     def __init__(self, services: BotServices, *, owner_id: int, target: str) -> None:
         super().__init__(owner_id, timeout=CONFIRM_TIMEOUT_SECONDS)

@@ -35,7 +35,9 @@ from storage import (
     Namespace,
     Subject,
     active_job_for_owner,
+    active_job_for_subject,
     add_photo,
+    count_active_jobs,
     count_subjects,
     create_subject,
     enqueue_job,
@@ -153,15 +155,16 @@ def _store(
         if subject is None
         else {p.sha256 for p in list_photos(session, owner_id=user_id, subject_id=subject.id)}
     )
+    display_name = request.name if subject is None else subject.display_name
     skipped = list(request.skipped)
     new_photos = []
     for filename, photo in request.photos:
         if photo.sha256 in known:
-            skipped.append(f'"{filename}" is already one of {request.name}\'s photos.')
+            skipped.append(f'"{filename}" is already one of {display_name}\'s photos.')
         else:
             new_photos.append(photo)
     if not new_photos:
-        raise NoNewPhotos(request.name)
+        raise NoNewPhotos(display_name)
     total = len(known) + len(new_photos)
     if total > limits.max_photos_per_subject:
         raise TooManyPhotos(limits.max_photos_per_subject, existing=len(known))
@@ -208,17 +211,15 @@ def _store(
 def _check_job_quotas(
     session: Session, limits: ServiceLimits, *, user_id: int, subject: Subject | None
 ) -> None:
-    active = active_job_for_owner(session, owner_id=user_id)
-    if active is not None:
-        # More photos for a subject whose training has not started yet join that job.
-        joins_queued_job = (
-            subject is not None and active.subject_id == subject.id and active.status == JobStatus.QUEUED
-        )
-        if not joins_queued_job:
-            assert active.id is not None
-            active_subject = session.get(Subject, active.subject_id)
-            raise JobAlreadyQueued(active.id, active_subject.display_name if active_subject else "something")
-        return
+    if subject is not None:
+        own = active_job_for_subject(session, owner_id=user_id, subject_id=subject.id)
+        if own is not None and own.status == JobStatus.QUEUED:
+            return  # more photos for a subject whose training has not started join that job
+    if count_active_jobs(session, owner_id=user_id) >= limits.max_active_jobs_per_user:
+        active = active_job_for_owner(session, owner_id=user_id)
+        assert active is not None and active.id is not None
+        active_subject = session.get(Subject, active.subject_id)
+        raise JobAlreadyQueued(active.id, active_subject.display_name if active_subject else "something")
     queued = list_jobs(session, statuses=[JobStatus.QUEUED], limit=limits.max_queue_length)
     if len(queued) >= limits.max_queue_length:
         raise QueueFull(limits.max_queue_length)

@@ -29,7 +29,7 @@ from transformers.utils import logging as transformers_logging
 
 from bot.worker.gate import PriorityGate
 from bot.worker.inference import Answerer
-from bot.worker.presets import PRESETS, default_preset_name, training_preset
+from bot.worker.presets import PRESET_NAMES, default_preset_name, training_preset
 from bot.worker.protocol import READY_LINE_PREFIX, TOKEN_ENV, Health
 from bot.worker.server import build_app
 from bot.worker.subjects import SubjectCache
@@ -68,7 +68,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen", default=None, metavar="HOST:PORT", help="serve answers over HTTP here (port 0: any free)"
     )
     parser.add_argument(
-        "--preset", default=None, choices=sorted(PRESETS), help="training recipe (default by model)"
+        "--preset", default=None, choices=PRESET_NAMES, help="training recipe (default by model)"
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--worker-id", default=None, help="id in job rows (default host-pid)")
@@ -190,6 +190,10 @@ async def _serve(
         event_loop.add_signal_handler(signum, stopping.set)
 
     runner: web.AppRunner | None = None
+    if listen is not None and token is None and listen[0] not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "listening on %s without %s: anyone who can reach it can use the model", listen[0], TOKEN_ENV
+        )
     if listen is not None:
         app = build_app(worker.answerer, health=worker.health, token=token, wake=loop.wake.set)
         runner = web.AppRunner(app, access_log=None)

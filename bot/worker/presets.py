@@ -1,16 +1,17 @@
-"""Training recipes by model size: the paper's for real LLaVAs, shorter and hotter for small ones.
+"""Training recipes the worker can run, by name: ``paper``, ``toy`` and ``tiny``.
 
-A 7B LLaVA learns a subject with the paper's AdamW 1e-3 over ~15 epochs; the toy-world model and
-the tests' tiny random model have far fewer, larger-scale embedding dimensions and need a higher
-learning rate and fewer, smaller epochs to separate a subject in CPU-minutes.
+``paper`` and ``toy`` are the ML core's recipes (:mod:`personalization.presets`): the paper's
+15 epochs at AdamW 1e-3 for a real 7B/13B LLaVA, and a shorter, hotter one for the toy-world
+model on a CPU. ``tiny`` is for the tests' tiny random LLaVA (seconds per subject), the same
+recipe its trainer tests use. Each preset also fixes k, the latent tokens of a new subject.
 """
 
 from dataclasses import dataclass
 
 from personalization.config import TrainConfig
+from personalization.modeling import TOYWORLD_MODEL_NAME
+from personalization.presets import train_config_for
 from personalization.subject import DEFAULT_LATENT_TOKENS
-
-TOYWORLD_MODEL_NAME = "toyworld"
 
 
 @dataclass(frozen=True)
@@ -21,35 +22,21 @@ class TrainingPreset:
     latent_tokens: int = DEFAULT_LATENT_TOKENS
 
 
-PRESETS: dict[str, TrainingPreset] = {
-    # Paper recipe (LLaVA-1.5-7B/13B on a GPU).
-    "paper": TrainingPreset(TrainConfig()),
-    # The shipped toy-world model on a CPU: minutes per subject.
-    "toy": TrainingPreset(
-        TrainConfig(
-            epochs=8,
-            learning_rate=5e-3,
-            positive_examples=48,
-            hard_negatives_per_photo=12,
-            easy_negatives=32,
-            qa_max_new_tokens=16,
-        ),
-        latent_tokens=16,
+PRESET_NAMES = ("paper", "toy", "tiny")
+
+# The tests' tiny random LLaVA: seconds per subject (the trainer tests' recipe).
+_TINY = TrainingPreset(
+    TrainConfig(
+        epochs=12,
+        learning_rate=1e-2,
+        positive_examples=24,
+        hard_negatives_per_photo=6,
+        easy_negatives=24,
+        attribute_questions=("What color is the {kind}?",),
+        qa_max_new_tokens=4,
     ),
-    # The tests' tiny random LLaVA: seconds per subject (same recipe as the trainer's tests).
-    "tiny": TrainingPreset(
-        TrainConfig(
-            epochs=12,
-            learning_rate=1e-2,
-            positive_examples=24,
-            hard_negatives_per_photo=6,
-            easy_negatives=24,
-            attribute_questions=("What color is the {kind}?",),
-            qa_max_new_tokens=4,
-        ),
-        latent_tokens=8,
-    ),
-}
+    latent_tokens=8,
+)
 
 
 def default_preset_name(model: str) -> str:
@@ -63,7 +50,10 @@ def training_preset(name: str) -> TrainingPreset:
     Raises:
         ValueError: no such preset (the message lists the known ones).
     """
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown training preset {name!r}; choose one of {sorted(PRESETS)}") from None
+    if name == "paper":
+        return TrainingPreset(train_config_for("paper"))
+    if name == "toy":
+        return TrainingPreset(train_config_for(TOYWORLD_MODEL_NAME))
+    if name == "tiny":
+        return _TINY
+    raise ValueError(f"unknown training preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")

@@ -174,7 +174,7 @@ def _existence_turn(entities: list[EntitySpec], rng: random.Random) -> Turn:
 
 @dataclass(frozen=True)
 class _Phrase:
-    """A description: the attributes it states (``None`` means not stated)."""
+    """A description, and the attribute values it states (unstated ones match anything)."""
 
     text: str
     kind: str

@@ -76,10 +76,10 @@ ProgressFn = Callable[[int, int, float], None]
 class PretrainConfig:
     """Optimisation settings of :func:`pretrain`."""
 
-    steps: int = 1000
+    steps: int = 450
     batch_size: int = 32
     learning_rate: float = 1.5e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 60
     weight_decay: float = 0.05
     max_turns: int = 8
     threads: int = 2

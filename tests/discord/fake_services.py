@@ -38,7 +38,12 @@ from bot.services.api import (
 )
 
 Colour = tuple[int, int, int]
-HELDOUT = {"positive_correct": 4, "positive_total": 4, "negative_correct": 47, "negative_total": 50}
+HELDOUT = {
+    "heldout_positives": 4,
+    "heldout_positives_recognised": 4,
+    "heldout_negatives": 50,
+    "heldout_negatives_rejected": 47,
+}
 
 
 def photo_bytes(colour: Colour, size: int = 48, fmt: str = "PNG") -> bytes:

@@ -84,24 +84,22 @@ def test_job_update_texts() -> None:
     assert running == "Learning **Bo**\n`████░░░░░░░░░░░░` 25% · step 30/120 · loss 0.412 · about 2 min left"
     assert rendering.job_update(update("started"), "Learning **Bo**") == "Learning **Bo**\nStarting…"
     assert "back in the queue" in rendering.job_update(update("requeued"))
-    done = rendering.job_update(
-        update(
-            "succeeded",
-            metrics={
-                "positive_correct": 4,
-                "positive_total": 4,
-                "negative_correct": 47,
-                "negative_total": 50,
-            },
-        )
-    )
+    counts = {
+        "heldout_positives": 4,
+        "heldout_positives_recognised": 4,
+        "heldout_negatives": 50,
+        "heldout_negatives_rejected": 47,
+    }
+    done = rendering.job_update(update("succeeded", metrics=counts))
     assert done.startswith(
         "**Bo** is ready (job #7). Recognised 4/4 of your held-out photos, rejected 47/50 look-alikes."
     )
-    from_accuracy = rendering.job_update(
-        update("succeeded", metrics={"positive_accuracy": 0.75, "negative_accuracy": 0.9})
+    summary = "recognised 3/3 of your held-out photos (trained in 40 s)"
+    from_summary = rendering.job_update(update("succeeded", metrics={**counts, "summary": summary}))
+    assert from_summary.startswith(
+        "**Bo** is ready (job #7). Recognised 3/3 of your held-out photos (trained in 40 s)."
     )
-    assert "Recognised 75% of your held-out photos, rejected 90% of look-alikes." in from_accuracy
+    assert rendering.heldout_summary({}) is None
     assert rendering.job_update(update("failed", message="out of memory")) == (
         "Training **Bo** failed (job #7): out of memory"
     )

@@ -103,6 +103,7 @@ async def test_serve_runs_until_sigterm_and_closes_everything(fake_discord: Fake
     settings = BotSettings(discord_token=fake_discord.token, _env_file=None)  # type: ignore[call-arg]
     services = FakeServices()
     bot = YollavaBot(services)
+    bot._connection.guild_ready_timeout = 0.05  # as run_bot does: no 2 s wait for guild chunks
     serving = asyncio.create_task(app.serve(settings, services, bot))  # type: ignore[arg-type]
     for _ in range(500):
         if bot.is_ready():
@@ -119,3 +120,17 @@ async def test_serve_reports_a_refused_token(fake_discord: FakeDiscord) -> None:
     services = FakeServices()
     status = await app.serve(settings, services, YollavaBot(services))  # type: ignore[arg-type]
     assert status == app.EXIT_LOGIN and services.calls[-1][0] == "close"
+
+
+def test_the_shipped_env_example_is_valid_but_for_its_placeholder_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / ".env.example"
+    with pytest.raises(SettingsError) as error:
+        load_bot_settings(example)
+    assert str(error.value).count("\n") == 1 and "DISCORD_TOKEN still holds" in str(error.value)
+    monkeypatch.setenv("DISCORD_TOKEN", VALID_TOKEN)
+    settings = load_bot_settings(example)
+    assert (
+        settings.negatives is None and settings.operator_ids == frozenset() and settings.worker_token is None
+    )

@@ -35,7 +35,9 @@ def limits() -> ServiceLimits:
 
 
 @pytest.fixture
-async def services(db: Engine, files: FileStore, model: FakeModel, limits: ServiceLimits) -> AsyncIterator[Services]:
+async def services(
+    db: Engine, files: FileStore, model: FakeModel, limits: ServiceLimits
+) -> AsyncIterator[Services]:
     services = Services(db=db, files=files, model=model, limits=limits)
     await services.events.start()
     yield services

@@ -26,10 +26,13 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def uploads(count: int = 3, *, colour: tuple[int, int, int] = SUBJECT_COLOUR, first_seed: int = 0) -> list[PhotoUpload]:
+def uploads(
+    count: int = 3, *, colour: tuple[int, int, int] = SUBJECT_COLOUR, first_seed: int = 0
+) -> list[PhotoUpload]:
     """``count`` distinct photos of one subject, as a user would upload them."""
     return [
-        PhotoUpload(f"photo{seed}.png", png(make_photo(colour, seed))) for seed in range(first_seed, first_seed + count)
+        PhotoUpload(f"photo{seed}.png", png(make_photo(colour, seed)))
+        for seed in range(first_seed, first_seed + count)
     ]
 
 

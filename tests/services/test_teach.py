@@ -66,7 +66,11 @@ async def test_duplicates_are_skipped_and_reported(services: Services, files: Fi
 
 
 async def test_one_bad_photo_stores_nothing(services: Services, db: Engine, files: FileStore) -> None:
-    bad = [*uploads(3), PhotoUpload("notes.png", b"this is text, not a picture"), PhotoUpload("empty.jpg", b"")]
+    bad = [
+        *uploads(3),
+        PhotoUpload("notes.png", b"this is text, not a picture"),
+        PhotoUpload("empty.jpg", b""),
+    ]
     with pytest.raises(InvalidPhoto) as refused:
         await services.teach(user_id=1, name="Bo", photos=bad)
     assert len(refused.value.reasons) == 2
