@@ -3,14 +3,15 @@
 Import from here: ``from bot.services.api import Services, ServiceError, PhotoUpload, …``.
 Every public method of :class:`Services` is ``async`` and never blocks the event loop: database
 and file work runs in ``asyncio.to_thread``; model work runs in the worker process, reached
-through a :class:`~bot.services.worker_client.ModelClient`. Every call that names a subject or a
+through a :class:`~bot.services.model_client.ModelClient`. Every call that names a subject or a
 job re-checks that it belongs to ``user_id``; another user's subject is reported exactly like a
 missing one. Refusals raise a :class:`ServiceError` subclass whose ``user_message`` is ready to
 show.
 
 Example::
 
-    services = Services(db=engine, files=FileStore(data_dir), model=WorkerClient(url))
+    model = HttpModelClient(FixedEndpoint("http://127.0.0.1:8765", token))
+    services = Services(db=engine, files=FileStore(data_dir), model=model)
     await services.start()
     receipt = await services.teach(user_id=1, name="Bo", kind="dog", photos=uploads)
     updates = services.subscribe()          # asyncio.Queue[JobUpdate]

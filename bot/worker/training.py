@@ -248,7 +248,11 @@ class TrainingLoop:
     def run(self, shutdown: threading.Event) -> None:
         """Train queued jobs until ``shutdown`` is set."""
         while not shutdown.is_set():
-            claimed = self.run_once(shutdown)
+            try:
+                claimed = self.run_once(shutdown)
+            except sa.exc.OperationalError:  # database busy or briefly unreachable
+                log.warning("cannot reach the queue; retrying", exc_info=True)
+                claimed = False
             if not claimed:
                 self.wake.wait(self.timing.poll_seconds)
                 self.wake.clear()
