@@ -24,6 +24,9 @@ from bot.settings import BotSettings, SettingsError, load_bot_settings
 from bot.worker.supervisor import LocalWorker, LocalWorkerConfig
 from storage import FileStore, create_db_engine, upgrade
 
+# The toy world brings its own negative bank (named here to keep torch out of the bot process).
+TOYWORLD_MODEL = "toyworld"
+
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
@@ -52,7 +55,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def negative_bank_warning(settings: BotSettings) -> str | None:
-    return None if settings.negatives is not None else NO_NEGATIVE_BANK
+    """None when hard negatives can be mined: a configured bank, or the toy world's own."""
+    if settings.negatives is not None or settings.model == TOYWORLD_MODEL:
+        return None
+    return NO_NEGATIVE_BANK
 
 
 def check_paths(settings: BotSettings) -> None:

@@ -10,10 +10,13 @@ from tqdm import tqdm
 from personalization.artifacts import load_subject, save_subject
 from personalization.cli import add_model_options, open_engine
 from personalization.config import TrainConfig
-from personalization.errors import ImageError, ModelLoadError, NotEnoughPhotos
+from personalization.errors import ImageError, ModelLoadError, NotEnoughPhotos, PersonalizationError
 from personalization.images import load_image
+from personalization.modeling import TOYWORLD_MODEL_NAME
 from personalization.negatives import index_bank
+from personalization.presets import train_config_for
 from personalization.subject import DEFAULT_LATENT_TOKENS, new_subject
+from personalization.toybank import toyworld_bank
 from personalization.trainer import MIN_PHOTOS, Trainer, TrainingProgress, describe_heldout
 
 
@@ -28,9 +31,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     teach.add_argument("--negatives", type=Path, default=None, help="negative bank folder for hard negatives")
     teach.add_argument("--out", type=Path, required=True, help="subject file to write (.safetensors)")
     teach.add_argument("--k", type=int, default=DEFAULT_LATENT_TOKENS, help="latent tokens (default 16)")
-    teach.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    teach.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
-    teach.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    teach.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
+    teach.add_argument("--lr", type=float, default=None, help="default: the model's recipe")
+    teach.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
     teach.add_argument("--no-text-qa", action="store_true", help="skip text-only QA generation")
     teach.add_argument("--seed", type=int, default=0)
     add_model_options(teach)
@@ -45,19 +48,18 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     ask.set_defaults(handler=ask_command)
 
 
-def teach_config(args: argparse.Namespace, **overrides: object) -> TrainConfig:
-    values: dict[str, object] = {
-        "epochs": args.epochs,
-        "learning_rate": args.lr,
-        "batch_size": args.batch_size,
-        "text_qa": not args.no_text_qa,
-        "seed": args.seed,
-    }
-    values.update(overrides)
+def teach_config(args: argparse.Namespace, model_id: str) -> TrainConfig:
+    """The model's recipe (see :mod:`personalization.presets`) with the flags given applied."""
+    overrides: dict[str, object] = {"seed": args.seed}
+    for flag, field in (("epochs", "epochs"), ("lr", "learning_rate"), ("batch_size", "batch_size")):
+        if getattr(args, flag) is not None:
+            overrides[field] = getattr(args, flag)
+    if args.no_text_qa:
+        overrides["text_qa"] = False
     try:
-        return TrainConfig(**values)  # type: ignore[arg-type]
+        return train_config_for(model_id, **overrides)
     except ValueError as error:
-        raise NotEnoughPhotos(str(error)) from error
+        raise PersonalizationError(str(error)) from error
 
 
 class ProgressBar:
@@ -86,12 +88,16 @@ def teach_command(args: argparse.Namespace) -> int:
     photos = [load_image(path) for path in args.photos]
     if args.negatives is not None and not args.negatives.is_dir():
         raise ImageError(f"{args.negatives}: negative bank folder not found")
-    config = teach_config(args)
     engine = open_engine(args)
+    config = teach_config(args, engine.model_id)
     bank = None
-    if args.negatives is not None:
-        print(f"indexing negative bank {args.negatives} …", file=sys.stderr)
-        bank = index_bank(args.negatives, engine)
+    negatives = args.negatives
+    if negatives is None and engine.model_id == TOYWORLD_MODEL_NAME:
+        print("using the toy world's own negative bank (rendered once, cached) …", file=sys.stderr)
+        negatives = toyworld_bank(Path.home() / ".cache" / "yollava")
+    if negatives is not None:
+        print(f"indexing negative bank {negatives} …", file=sys.stderr)
+        bank = index_bank(negatives, engine)
     else:
         print(
             "warning: no --negatives bank: hard-negative mining is impossible and recognition of "

@@ -37,8 +37,9 @@ from bot.worker.training import TrainingLoop, WorkerTiming
 from personalization.cli import pick_device, pick_dtype
 from personalization.engine import Engine
 from personalization.errors import PersonalizationError
-from personalization.modeling import load_model
+from personalization.modeling import TOYWORLD_MODEL_NAME, load_model
 from personalization.negatives import index_bank
+from personalization.toybank import toyworld_bank
 from storage import FileStore, create_db_engine, upgrade
 
 log = logging.getLogger("bot.worker")
@@ -140,8 +141,12 @@ def build_worker(args: argparse.Namespace) -> WorkerParts:
         device = pick_device(args.device)
         engine = Engine(load_model(args.model, device=device, dtype=pick_dtype(args.dtype, device)))
         bank = None
-        if args.negatives is not None:
-            bank = index_bank(args.negatives, engine, cache_dir=args.data_dir / "cache" / "negatives")
+        negatives = args.negatives
+        if negatives is None and engine.model_id == TOYWORLD_MODEL_NAME:
+            # The toy world brings its own bank of rendered scenes (made once, cached).
+            negatives = toyworld_bank(args.data_dir / "cache")
+        if negatives is not None:
+            bank = index_bank(negatives, engine, cache_dir=args.data_dir / "cache" / "negatives")
         else:
             log.warning(
                 "no negative bank (--negatives): hard-negative mining is impossible and recognition "
