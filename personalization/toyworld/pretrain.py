@@ -2,8 +2,10 @@
 
 :func:`pretrain` trains a tokenizer on the generic corpus, builds a small
 ``LlavaForConditionalGeneration`` (CLIP vision tower, projector, Llama language model) with
-:func:`personalization.modeling.build_llava`, trains every weight on an endless stream of corpus
-conversations, and saves model and processor (bfloat16 safetensors) to a directory that
+:func:`personalization.modeling.build_llava`, and trains it in two stages: first the vision tower
+alone, by attribute classification (:mod:`personalization.toyworld.vision_warmup`, fine attributes
+included), then, with the tower frozen, the projector and language model on an endless stream of
+corpus conversations. It saves model and processor (bfloat16 safetensors) to a directory that
 ``load_model`` accepts. The shipped copy lives in ``personalization/toyworld/weights/`` and loads
 as ``load_model("toyworld", ...)``.
 
@@ -47,6 +49,7 @@ from personalization.toyworld.corpus import (
     encode_conversation,
     random_scene_entities,
 )
+from personalization.toyworld.vision_warmup import VisionWarmupConfig, warm_up_vision_tower
 from personalization.toyworld.world import IMAGE_SIZE, accessory_phrase, article, render_scene
 
 TOYWORLD_SPEC = TinyLlavaSpec(
@@ -76,7 +79,8 @@ ProgressFn = Callable[[int, int, float], None]
 class PretrainConfig:
     """Optimisation settings of :func:`pretrain`."""
 
-    steps: int = 450
+    steps: int = 400
+    vision_steps: int = 1200
     batch_size: int = 32
     learning_rate: float = 1.5e-3
     warmup_steps: int = 60
@@ -85,6 +89,8 @@ class PretrainConfig:
     threads: int = 2
 
     def __post_init__(self) -> None:
+        if self.vision_steps < 0:
+            raise ValueError(f"vision_steps={self.vision_steps} must not be negative")
         for name in ("steps", "batch_size", "warmup_steps", "max_turns", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
@@ -100,6 +106,8 @@ class PretrainResult:
     final_loss: float
     parameters: int
     stopped_by_budget: bool
+    vision_probe_accuracy: float
+    """Held-out single-entity attribute accuracy of stage 1's linear heads (fine ones included)."""
 
 
 def image_token_count(spec: TinyLlavaSpec) -> int:
@@ -205,11 +213,27 @@ def pretrain(
     model = build_llava(tokenizer, spec)
     # The tower is ours: use its last layer instead of paying for one whose output is discarded.
     model.config.vision_feature_layer = -1
-    model.train()
-    parameters = sum(p.numel() for p in model.parameters())
+    total_steps = config.vision_steps + config.steps
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embed" in n]
+    def vision_progress(step: int, _steps: int, loss: float, _accuracy: float) -> None:
+        if progress is not None:
+            progress(step, total_steps, loss)
+
+    vision_accuracy = warm_up_vision_tower(
+        model,
+        processor,
+        seed=seed,
+        config=VisionWarmupConfig(steps=config.vision_steps),
+        progress=vision_progress,
+    )
+    parameters = sum(p.numel() for p in model.parameters())
+    # The tower keeps what stage 1 taught it (fine detail included); the rest learns to read it.
+    model.model.vision_tower.requires_grad_(False)
+    model.train()
+    model.model.vision_tower.eval()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trainable if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in trainable if p.ndim < 2 or "embed" in n]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": config.weight_decay},
@@ -243,14 +267,14 @@ def pretrain(
             loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
         optimizer.step()
         value = float(loss.detach())
         smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
         step += 1
         step_seconds = time.monotonic() - step_started
         if progress is not None and (step % PROGRESS_EVERY_STEPS == 0 or step == config.steps):
-            progress(step, config.steps, smoothed)
+            progress(config.vision_steps + step, total_steps, smoothed)
 
     save_model(model, processor, out_dir)
     return PretrainResult(
@@ -260,6 +284,7 @@ def pretrain(
         final_loss=smoothed,
         parameters=parameters,
         stopped_by_budget=stopped_by_budget,
+        vision_probe_accuracy=vision_accuracy,
     )
 
 
@@ -401,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "final_loss": result.final_loss,
         "parameters": result.parameters,
         "stopped_by_budget": result.stopped_by_budget,
+        "vision_probe_accuracy": result.vision_probe_accuracy,
         "eval_scenes": args.eval_scenes,
         "eval_seed": args.seed + 1000,
         "generic_qa": report,
