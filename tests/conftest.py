@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from sqlalchemy.engine import Engine as DatabaseEngine
 from transformers.utils import logging as transformers_logging
 
 from personalization.engine import Engine
 from personalization.modeling import LoadedModel, TinyLlavaSpec, build_tiny_llava, load_model
+from storage import FileStore, create_db_engine, upgrade
 
 TINY_CORPUS = [
     "USER: Is the dog in this photo? ASSISTANT: Yes, the dog is in the photo.",
@@ -65,6 +67,21 @@ def make_photo(colour: tuple[int, int, int], seed: int, size: int = 48) -> Image
     draw.rectangle([left, left, left + side, left + side], fill=colour)
     draw.ellipse([left + 3, left + 3, left + 9, left + 9], fill=(255, 255, 255))
     return image
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DatabaseEngine]:
+    """A migrated SQLite database file."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db' / 'yollava.sqlite'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> FileStore:
+    """A content-addressed file store under the test's temporary directory."""
+    return FileStore(tmp_path / "data")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ starts real subprocesses instead.
 
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from bot.worker.subjects import SubjectCache
 from bot.worker.training import TrainingLoop, WorkerTiming
 from personalization.engine import Engine as ModelEngine
 from personalization.negatives import BankIndex, index_bank
-from storage import FileStore, create_db_engine, upgrade
+from storage import FileStore
 
 TOKEN = "test-token"
 FAST_TIMING = WorkerTiming(
@@ -37,19 +37,6 @@ FAST_TIMING = WorkerTiming(
     heartbeat_seconds=0.5,
     stale_seconds=5.0,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'db' / 'yollava.sqlite'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "data")
 
 
 @pytest.fixture
