@@ -6,11 +6,14 @@ and turns every :class:`PersonalizationError` into one line on stderr and exit s
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from personalization.errors import PersonalizationError
+
+if TYPE_CHECKING:
+    from personalization.engine import Engine
 
 DEFAULT_MODEL = "llava-hf/llava-1.5-7b-hf"
 EXIT_USAGE = 2
@@ -47,7 +50,7 @@ def add_model_options(parser: argparse.ArgumentParser, *, default_model: str = D
     )
 
 
-def open_engine(args: argparse.Namespace):
+def open_engine(args: argparse.Namespace) -> "Engine":
     """Load the model named by the common options and wrap it in an :class:`Engine`."""
     from transformers.utils import logging as transformers_logging
 
@@ -94,7 +97,3 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run(build_parser(), argv)
-
-
-def existing_path(value: str) -> Path:
-    return Path(value)

@@ -1,7 +1,6 @@
 """Handlers of ``yollava teach`` and ``yollava ask``."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -126,8 +125,3 @@ def ask_command(args: argparse.Namespace) -> int:
     ]
     print(engine.respond(args.question, image=image, subjects=subjects))
     return 0
-
-
-def dump_json(data: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -209,7 +209,7 @@ class Trainer:
         text_conversations: list[Conversation] = []
         if config.text_qa:
             preparing("asking the base model about the photos")
-            text_conversations = self._text_qa(subject, [train_photos[i] for i in range(len(train_photos))])
+            text_conversations = self._text_qa(subject, train_photos)
         if subject.facts:
             text_conversations.append(
                 Conversation(
