@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from personalization.toyworld.world import (
@@ -41,7 +42,7 @@ from personalization.toyworld.world import (
     accessory_phrase,
     article,
     random_entity,
-    render_scene,
+    render_scene_with_owners,
 )
 
 NUMBER_WORDS = ("Zero", "One", "Two", "Three")
@@ -71,12 +72,16 @@ _NAME_SYLLABLES = (
 Turn = tuple[str, str]
 
 
-@dataclass
+@dataclass(eq=False)
 class Conversation:
     """One training example: an optional image and its question/answer turns, in order."""
 
     image: Image.Image | None
     turns: list[Turn]
+    entities: list[EntitySpec] | None = None
+    """What the image shows (None for text-only examples)."""
+    owners: np.ndarray | None = None
+    """Which entity each pixel of the image shows (see ``render_scene_with_owners``)."""
 
 
 def attribute_questions(kind: str) -> list[str]:
@@ -411,8 +416,60 @@ def make_conversation(
     if rng.random() < text_only_probability:
         return Conversation(image=None, turns=_text_only_turns(rng))
     entities = random_scene_entities(rng)
-    image = render_scene(entities, rng)
-    return Conversation(image=image, turns=image_turns(entities, rng, max_turns=max_turns))
+    image, owners = render_scene_with_owners(entities, rng)
+    return Conversation(
+        image=image, turns=image_turns(entities, rng, max_turns=max_turns), entities=entities, owners=owners
+    )
+
+
+LESSON_TOPICS = ("reading", "binding", "existence")
+
+
+def lesson(rng: random.Random, topic: str) -> Conversation:
+    """A short focused example that pretraining starts on, before the corpus.
+
+    On the full corpus a language model trained from scratch learns the answer priors first and
+    then ignores the image; with one thing to learn at a time the answer can only come from the
+    image tokens. Topics, in the order pretraining uses them:
+
+    - ``reading``: one entity, three of its attribute questions;
+    - ``binding``: two or three entities, attribute questions about each, so the answer must
+      come from the patches of the kind asked about;
+    - ``existence``: one to three entities, yes/no questions about a described entity (mostly
+      one attribute off when absent) and about a made-up name bound to a description, so the
+      model learns to compare a description with the image, which recognition relies on.
+    """
+    if topic not in LESSON_TOPICS:
+        raise ValueError(f"topic={topic!r} is not one of {LESSON_TOPICS}")
+    if topic == "reading":
+        entities = [random_entity(rng)]
+    elif topic == "binding":
+        entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((2, 3)))]
+    else:
+        entities = random_scene_entities(rng)
+    image, owners = render_scene_with_owners(entities, rng)
+    if topic == "existence":
+        turns = [_existence_turn(entities, rng) for _ in range(3)] + _named_turns(entities, rng)
+    else:
+        turns = [turn for entity in entities for turn in _attribute_turns(entity, rng)]
+    if topic == "reading":
+        turns.append(
+            (
+                rng.choice(("What kind of thing is in the photo?", "What is this?")),
+                capitalise(f"{article(entities[0].kind)} {entities[0].kind}"),
+            )
+        )
+    rng.shuffle(turns)
+    return Conversation(
+        image=image, turns=turns[: 3 if topic == "reading" else 4], entities=entities, owners=owners
+    )
+
+
+def lessons(seed: int, topic: str) -> Iterator[Conversation]:
+    """An endless deterministic stream of :func:`lesson` examples on one topic."""
+    rng = random.Random(seed ^ {"reading": 0xEAD, "binding": 0xB1D, "existence": 0xE15}[topic])
+    while True:
+        yield lesson(rng, topic)
 
 
 def conversations(seed: int) -> Iterator[Conversation]:

@@ -2,11 +2,17 @@
 
 Trained end to end from scratch on conversations alone, a small LLaVA's language model learns the
 answer priors long before the vision tower carries any signal, and then ignores the image (seen
-here: every scene got the same answer after 450 steps). So the tower is first trained by direct
-classification: small linear heads on its mean patch feature predict, for single-entity scenes,
-every attribute of the entity, *including the fine ones* (shade, marking placement, shape
-variant), and for every scene the number of entities and which kinds are present. The heads are
-thrown away; the tower keeps features that separate look-alikes, which personalization needs.
+here: every scene got the same answer after 450 steps). So the tower is first trained by direct,
+*dense* supervision: the renderer says which entity every pixel shows
+(:func:`~personalization.toyworld.world.render_scene_with_owners`), so every patch feature is
+classified by linear heads into the kind it shows (or background) and, on entity patches, every
+attribute of that entity, *fine ones included* (shade, marking placement, shape variant). A head on
+the mean feature predicts how many entities the scene holds.
+
+Per-patch targets matter: with one pooled feature per image (the first version of this stage) the
+tower could not tell an entity's colour from the background's, and colour stayed at chance. The
+heads are thrown away; the tower keeps local features that separate look-alikes, which
+personalization needs, and that the language model can find by attention.
 """
 
 import math
@@ -14,6 +20,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
@@ -27,11 +34,12 @@ from personalization.toyworld.world import (
     PATTERNS,
     SHADES,
     EntitySpec,
+    patch_owners,
     random_entity,
-    render_scene,
+    render_scene_with_owners,
 )
 
-_CLASSES: dict[str, tuple[object, ...]] = {
+ATTRIBUTE_CLASSES: dict[str, tuple[object, ...]] = {
     "kind": KINDS,
     "colour": tuple(COLOURS),
     "pattern": PATTERNS,
@@ -40,7 +48,9 @@ _CLASSES: dict[str, tuple[object, ...]] = {
     "marking": MARKINGS,
     "variant": (0, 1, 2),
 }
+"""Every attribute an entity patch is classified by; ``kind`` has one more class, background."""
 MAX_ENTITIES = 3
+IGNORE = -100
 
 
 @dataclass(frozen=True)
@@ -50,42 +60,62 @@ class VisionWarmupConfig:
     learning_rate: float = 1.5e-3
     pool_size: int = 4000
     fresh_per_step: int = 16
-    single_entity_share: float = 0.7
+    single_entity_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.steps < 0:
             raise ValueError(f"steps={self.steps} must not be negative")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size} must be at least 1")
+        if self.pool_size < self.batch_size:
+            raise ValueError(f"pool_size={self.pool_size} is smaller than batch_size={self.batch_size}")
 
 
-class AttributeHeads(nn.Module):
-    """Linear heads from a pooled vision feature to every attribute, the count and the kinds."""
+def patch_labels(entities: list[EntitySpec], owners: np.ndarray) -> torch.Tensor:
+    """Targets of one scene: ``[patches, len(ATTRIBUTE_CLASSES)]`` class indices.
+
+    ``owners`` is :func:`patch_owners`' output. A background patch has kind ``len(KINDS)`` and
+    :data:`IGNORE` for every other attribute.
+    """
+    labels = torch.full((len(owners), len(ATTRIBUTE_CLASSES)), IGNORE, dtype=torch.long)
+    for patch, owner in enumerate(owners.tolist()):
+        if owner == 0:
+            labels[patch, 0] = len(KINDS)
+            continue
+        entity = entities[owner - 1]
+        for column, (name, classes) in enumerate(ATTRIBUTE_CLASSES.items()):
+            labels[patch, column] = classes.index(getattr(entity, name))
+    return labels
+
+
+class PatchHeads(nn.Module):
+    """Linear heads from each patch feature to its kind (or background) and its entity's
+    attributes, and from the mean feature to the number of entities."""
 
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.attributes = nn.ModuleDict({name: nn.Linear(hidden, len(c)) for name, c in _CLASSES.items()})
+        sizes = {name: len(classes) for name, classes in ATTRIBUTE_CLASSES.items()}
+        sizes["kind"] += 1
+        self.attributes = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in sizes.items()})
         self.count = nn.Linear(hidden, MAX_ENTITIES)
-        self.kinds = nn.Linear(hidden, len(KINDS))
 
-    def loss(self, pooled: torch.Tensor, scenes: list[list[EntitySpec]]) -> tuple[torch.Tensor, float]:
-        """Summed losses for ``pooled`` [B, H] features of ``scenes``; also the attribute accuracy
-        on single-entity scenes."""
-        count_target = torch.tensor([len(s) - 1 for s in scenes])
-        kinds_target = torch.tensor([[float(k in {e.kind for e in s}) for k in KINDS] for s in scenes])
-        loss = nn.functional.cross_entropy(self.count(pooled), count_target)
-        loss = loss + nn.functional.binary_cross_entropy_with_logits(self.kinds(pooled), kinds_target)
-        single = [i for i, s in enumerate(scenes) if len(s) == 1]
-        correct, asked = 0, 0
-        if single:
-            rows = pooled[single]
-            for name, classes in _CLASSES.items():
-                target = torch.tensor([classes.index(getattr(scenes[i][0], name)) for i in single])
-                logits = self.attributes[name](rows)
-                loss = loss + nn.functional.cross_entropy(logits, target)
-                correct += int((logits.argmax(-1) == target).sum())
-                asked += len(single)
-        return loss, correct / max(asked, 1)
+    def loss(
+        self, features: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Summed losses for patch ``features`` [B, P, H] with ``labels`` [B, P, A] and entity
+        ``counts`` [B]; also the per-attribute accuracy on the patches that have a label."""
+        loss = nn.functional.cross_entropy(self.count(features.mean(dim=1)), counts - 1)
+        accuracy: dict[str, float] = {}
+        flat = features.reshape(-1, features.shape[-1])
+        for column, name in enumerate(ATTRIBUTE_CLASSES):
+            target = labels[..., column].reshape(-1)
+            known = target != IGNORE
+            if not bool(known.any()):
+                continue
+            logits = self.attributes[name](flat[known])
+            loss = loss + nn.functional.cross_entropy(logits, target[known])
+            accuracy[name] = float((logits.argmax(-1) == target[known]).float().mean())
+        return loss, accuracy
 
 
 def _scene(rng: random.Random, single_share: float) -> list[EntitySpec]:
@@ -95,13 +125,19 @@ def _scene(rng: random.Random, single_share: float) -> list[EntitySpec]:
 
 
 def render_pool(
-    rng: random.Random, processor: LlavaProcessor, size: int, single_share: float
-) -> tuple[torch.Tensor, list[list[EntitySpec]]]:
-    """``size`` rendered scenes as processor pixel values [size, 3, S, S], and their entities."""
-    scenes = [_scene(rng, single_share) for _ in range(size)]
-    images = [render_scene(scene, rng) for scene in scenes]
+    rng: random.Random, processor: LlavaProcessor, size: int, single_share: float, patch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``size`` rendered scenes: pixel values [size, 3, S, S], patch labels [size, P, A] and
+    entity counts [size]."""
+    images, labels, counts = [], [], []
+    for _ in range(size):
+        entities = _scene(rng, single_share)
+        image, owners = render_scene_with_owners(entities, rng)
+        images.append(image)
+        labels.append(patch_labels(entities, patch_owners(owners, patch_size)))
+        counts.append(len(entities))
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-    return pixels, scenes
+    return pixels, torch.stack(labels), torch.tensor(counts)
 
 
 def warm_up_vision_tower(
@@ -111,53 +147,51 @@ def warm_up_vision_tower(
     seed: int,
     config: VisionWarmupConfig,
     progress: Callable[[int, int, float, float], None] | None = None,
-) -> float:
-    """Train ``model``'s vision tower in place by attribute classification; returns the
-    single-entity attribute accuracy on held-out scenes. ``progress(step, steps, loss, accuracy)``
-    reports the smoothed training accuracy.
+) -> dict[str, float]:
+    """Train ``model``'s vision tower in place by dense attribute classification; returns the
+    per-attribute patch accuracy on held-out scenes. ``progress(step, steps, loss, accuracy)``
+    reports the smoothed training accuracy of the colour head.
 
-    Scenes are rendered once into a pool (rendering costs more than a vision step) and batches are
-    drawn from it; fresh scenes measure the final accuracy.
+    Scenes are rendered into a pool (rendering costs more than a vision step) and batches are
+    drawn from it, a few pool entries replaced by fresh scenes each step.
     """
     tower = model.model.vision_tower
-    heads = AttributeHeads(int(tower.config.hidden_size))
+    patch_size = int(tower.config.patch_size)
+    heads = PatchHeads(int(tower.config.hidden_size))
     parameters = [*tower.parameters(), *heads.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=0.01)
     rng = random.Random(seed ^ 0x5EED)
-    pool_pixels, pool_scenes = render_pool(rng, processor, config.pool_size, config.single_entity_share)
+    pool_pixels, pool_labels, pool_counts = render_pool(
+        rng, processor, config.pool_size, config.single_entity_share, patch_size
+    )
     generator = torch.Generator().manual_seed(seed)
     tower.train()
     smoothed = 0.0
     for step in range(config.steps):
         if config.fresh_per_step:
-            # Replace a few pool entries each step so the tower sees ~pool + steps·fresh scenes.
-            fresh_pixels, fresh_scenes = render_pool(
-                rng, processor, config.fresh_per_step, config.single_entity_share
-            )
+            fresh = render_pool(rng, processor, config.fresh_per_step, config.single_entity_share, patch_size)
             slots = torch.randint(0, config.pool_size, (config.fresh_per_step,), generator=generator)
-            pool_pixels[slots] = fresh_pixels
-            for slot, scene in zip(slots.tolist(), fresh_scenes, strict=True):
-                pool_scenes[slot] = scene
+            pool_pixels[slots], pool_labels[slots], pool_counts[slots] = fresh
         index = torch.randint(0, config.pool_size, (config.batch_size,), generator=generator)
-        pixels = pool_pixels[index]
-        scenes = [pool_scenes[i] for i in index.tolist()]
         for group in optimizer.param_groups:
             warm = min(1.0, (step + 1) / 50)
             decay = 0.5 * (1 + math.cos(math.pi * step / max(1, config.steps)))
             group["lr"] = config.learning_rate * warm * (0.05 + 0.95 * decay)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            features = tower(pixel_values=pixels).last_hidden_state[:, 1:]
-            loss, accuracy = heads.loss(features.float().mean(dim=1), scenes)
+            features = tower(pixel_values=pool_pixels[index]).last_hidden_state[:, 1:]
+        loss, accuracy = heads.loss(features.float(), pool_labels[index], pool_counts[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
-        smoothed = accuracy if step == 0 else 0.95 * smoothed + 0.05 * accuracy
+        colour = accuracy.get("colour", 0.0)
+        smoothed = colour if step == 0 else 0.95 * smoothed + 0.05 * colour
         if progress is not None and ((step + 1) % 50 == 0 or step + 1 == config.steps):
             progress(step + 1, config.steps, float(loss.detach()), smoothed)
     tower.eval()
-    held_pixels, held_scenes = render_pool(rng, processor, 256, 1.0)
+    held_pixels, held_labels, held_counts = render_pool(rng, processor, 256, 0.5, patch_size)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         features = tower(pixel_values=held_pixels).last_hidden_state[:, 1:]
-        _, held_accuracy = heads.loss(features.float().mean(dim=1), held_scenes)
+    with torch.no_grad():
+        _, held_accuracy = heads.loss(features.float(), held_labels, held_counts)
     return held_accuracy

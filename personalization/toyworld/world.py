@@ -657,25 +657,24 @@ def _background(rng: random.Random, size: int) -> Image.Image:
     return image
 
 
-def _occluder(rng: random.Random, box: tuple[int, int, int, int], canvas: Image.Image) -> None:
-    """Cover part (at most about a third) of ``box`` with a neutral post or crate."""
+def _occluder(
+    rng: random.Random, box: tuple[int, int, int, int], canvas: Image.Image, owners: Image.Image
+) -> None:
+    """Cover part (at most about a third) of ``box`` with a neutral post or crate, on ``canvas``
+    and (as background, 0) on the ``owners`` map."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     shade = rng.randrange(70, 200)
     fill = (shade, round(shade * 0.85), round(shade * 0.65))
-    draw = ImageDraw.Draw(canvas)
     if rng.random() < 0.5:
         width = round(w * rng.uniform(0.12, 0.22))
         x = rng.choice((x0 + round(w * 0.02), x1 - width - round(w * 0.02)))
-        draw.rectangle([x, y0 - h // 4, x + width, y1 + h // 4], fill=fill, outline=_OUTLINE, width=2)
+        rectangle = [x, y0 - h // 4, x + width, y1 + h // 4]
     else:
         height = round(h * rng.uniform(0.18, 0.30))
-        draw.rectangle(
-            [x0 - w // 6, y1 - height, x1 + w // 6, y1 + h // 4],
-            fill=fill,
-            outline=_OUTLINE,
-            width=2,
-        )
+        rectangle = [x0 - w // 6, y1 - height, x1 + w // 6, y1 + h // 4]
+    ImageDraw.Draw(canvas).rectangle(rectangle, fill=fill, outline=_OUTLINE, width=2)
+    ImageDraw.Draw(owners).rectangle(rectangle, fill=0)
 
 
 def _place(rng: random.Random, count: int, size: int) -> list[tuple[int, int, int]]:
@@ -716,25 +715,65 @@ def render_scene(
         >>> image.size
         (96, 96)
     """
+    return render_scene_with_owners(entities, rng, size, occlusion_probability=occlusion_probability)[0]
+
+
+def render_scene_with_owners(
+    entities: Sequence[EntitySpec],
+    rng: random.Random,
+    size: int = IMAGE_SIZE,
+    *,
+    occlusion_probability: float = 0.2,
+) -> tuple[Image.Image, np.ndarray]:
+    """:func:`render_scene`, also returning which entity each pixel shows.
+
+    The second value is a ``size``×``size`` uint8 array: 0 for background (and occluders),
+    ``i + 1`` where ``entities[i]`` is visible. It consumes ``rng`` exactly as
+    :func:`render_scene` does, so both give the same image for the same state.
+    """
     if not 1 <= len(entities) <= 3:
         raise ValueError(f"a scene holds one to three entities, got {len(entities)}")
     big = size * SUPERSAMPLE
     canvas = _background(rng, big)
-    for spec, (x, y, side) in zip(entities, _place(rng, len(entities), big), strict=True):
+    owners = Image.new("L", (big, big), 0)
+    for index, (spec, (x, y, side)) in enumerate(
+        zip(entities, _place(rng, len(entities), big), strict=True), start=1
+    ):
         sprite = render_entity(spec, rng)
         if rng.random() < 0.5:
             sprite = sprite.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         sprite = sprite.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BICUBIC)
         sprite = sprite.resize((side, side), Image.Resampling.LANCZOS)
         canvas.paste(sprite, (x, y), sprite)
+        solid = sprite.getchannel("A").point(lambda alpha: 255 if alpha >= 128 else 0)
+        owners.paste(index, (x, y, x + side, y + side), solid)
         if rng.random() < occlusion_probability:
-            _occluder(rng, (x, y, x + side, y + side), canvas)
+            _occluder(rng, (x, y, x + side, y + side), canvas, owners)
     canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 0.6)))
     image = canvas.resize((size, size), Image.Resampling.BOX)
+    owner_map = np.asarray(owners.resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
 
     pixels = np.asarray(image, dtype=np.float32)
     brightness = rng.uniform(0.9, 1.1)
     tint = np.array([rng.uniform(-8, 8) for _ in range(3)], dtype=np.float32)
     noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, rng.uniform(0.0, 5.0), pixels.shape)
     pixels = pixels * brightness + tint + noise.astype(np.float32)
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB"), owner_map.copy()
+
+
+def patch_owners(owner_map: np.ndarray, patch_size: int, *, min_share: float = 0.2) -> np.ndarray:
+    """Per image patch (row-major, as a ViT orders them), the entity it mostly shows: ``i + 1``
+    for ``entities[i]`` when that entity covers at least ``min_share`` of the patch (the largest
+    such entity wins), else 0 for background.
+
+    Example:
+        >>> patch_owners(np.ones((24, 24), dtype=np.uint8), 12).tolist()
+        [1, 1, 1, 1]
+    """
+    rows, cols = owner_map.shape[0] // patch_size, owner_map.shape[1] // patch_size
+    grid = owner_map[: rows * patch_size, : cols * patch_size].reshape(rows, patch_size, cols, patch_size)
+    blocks = grid.transpose(0, 2, 1, 3).reshape(rows * cols, patch_size * patch_size)
+    counts = np.stack([(blocks == value).sum(axis=1) for value in range(1, 4)], axis=1)
+    best = counts.argmax(axis=1)
+    share = counts.max(axis=1) / (patch_size * patch_size)
+    return np.where(share >= min_share, best + 1, 0).astype(np.int64)

@@ -72,3 +72,12 @@ def test_encoding_matches_the_processor_and_labels_only_answers() -> None:
     assert encoded.input_ids[: len(expected)] == expected
     answer_ids = [t for t in encoded.labels if t != -100]
     assert tokenizer.decode(answer_ids) == f" {reply}</s>"
+
+
+def test_image_examples_carry_what_the_image_shows() -> None:
+    conversation = make_conversation(random.Random(9), text_only_probability=0.0)
+    assert conversation.image is not None and conversation.entities and conversation.owners is not None
+    assert conversation.owners.shape == (conversation.image.height, conversation.image.width)
+    assert int(conversation.owners.max()) <= len(conversation.entities)
+    text_only = make_conversation(random.Random(9), text_only_probability=1.0)
+    assert text_only.image is None and text_only.entities is None and text_only.owners is None

@@ -20,9 +20,11 @@ from personalization.toyworld.world import (
     EntitySpec,
     make_lookalikes,
     make_subject,
+    patch_owners,
     random_entity,
     render_entity,
     render_scene,
+    render_scene_with_owners,
 )
 
 
@@ -100,3 +102,28 @@ def test_bad_attribute_is_named_in_the_error() -> None:
         EntitySpec("dog", "octarine", "plain", "none")
     with pytest.raises(ValueError, match="variant="):
         EntitySpec("dog", "red", "plain", "none", variant=7)
+
+
+def test_owner_map_comes_with_the_same_image_and_marks_each_entity() -> None:
+    rng = random.Random(8)
+    entities = [random_entity(rng, kind=k) for k in ("dog", "mug")]
+    state = rng.getstate()
+    image, owners = render_scene_with_owners(entities, rng, occlusion_probability=0.0)
+    rng.setstate(state)
+    assert render_scene(entities, rng, occlusion_probability=0.0).tobytes() == image.tobytes()
+    assert owners.shape == (IMAGE_SIZE, IMAGE_SIZE)
+    assert set(np.unique(owners).tolist()) == {0, 1, 2}
+    # Entity pixels differ from the background they cover: the map points at the drawn sprite.
+    pixels = _pixels(image)
+    background = pixels[owners == 0].mean(axis=0)
+    for index in (1, 2):
+        assert np.abs(pixels[owners == index].mean(axis=0) - background).sum() > 10
+
+
+def test_patch_owners_takes_the_entity_covering_most_of_a_patch() -> None:
+    owner_map = np.zeros((24, 24), dtype=np.uint8)
+    owner_map[:12, :12] = 1  # top-left patch: all entity 1
+    owner_map[:12, 12:14] = 2  # top-right patch: 2 of 12 columns (17%) entity 2 -> background
+    owner_map[12:, :5] = 1  # bottom-left: 5 columns of entity 1 (42%) ...
+    owner_map[12:, 5:12] = 3  # ... and 7 of entity 3 (58%) -> entity 3
+    assert patch_owners(owner_map, 12).tolist() == [1, 0, 3, 0]

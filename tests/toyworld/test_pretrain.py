@@ -1,0 +1,117 @@
+"""Pretraining's pieces: dense patch labels, ideal image tokens, and a whole (tiny) run."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from personalization.modeling import load_model
+from personalization.toyworld.corpus import LESSON_TOPICS, Conversation, lesson
+from personalization.toyworld.pretrain import (
+    PretrainConfig,
+    answer,
+    attribute_word_ids,
+    build_toy_tokenizer,
+    ideal_image_tokens,
+    pretrain,
+)
+from personalization.toyworld.vision_warmup import ATTRIBUTE_CLASSES, IGNORE, patch_labels
+from personalization.toyworld.world import COLOURS, KINDS, EntitySpec
+
+
+def _owner_map() -> np.ndarray:
+    """A 24×24 map in 12-px patches: patch 0 shows entity 1, patch 3 entity 2, the rest nothing."""
+    owner_map = np.zeros((24, 24), dtype=np.uint8)
+    owner_map[:12, :12] = 1
+    owner_map[12:, 12:] = 2
+    return owner_map
+
+
+DOG = EntitySpec("dog", "red", "striped", "hat", shade="dark", marking="back", variant=1)
+MUG = EntitySpec("mug", "blue", "plain", "none", shade="medium", marking="head", variant=0)
+
+
+def test_patch_labels_name_the_entity_on_each_patch_and_background_elsewhere() -> None:
+    labels = patch_labels([DOG, MUG], np.array([1, 0, 0, 2]))
+    columns = list(ATTRIBUTE_CLASSES)
+    assert labels[0, columns.index("kind")] == KINDS.index("dog")
+    assert labels[0, columns.index("colour")] == list(COLOURS).index("red")
+    assert labels[0, columns.index("variant")] == 1
+    assert labels[3, columns.index("kind")] == KINDS.index("mug")
+    assert labels[1, columns.index("kind")] == len(KINDS)
+    assert (labels[1, 1:] == IGNORE).all()
+
+
+def test_ideal_tokens_sum_the_attribute_words_of_each_patch_and_are_zero_on_background() -> None:
+    tokenizer = build_toy_tokenizer(0)
+    word_ids = attribute_word_ids(tokenizer)
+    assert {"dog", "red", "striped", "hat", "dark", "back", "floppy"} <= set(word_ids)
+    embeddings = torch.randn(len(tokenizer), 16, generator=torch.Generator().manual_seed(0))
+    batch = [
+        Conversation(image=None, turns=[("Hi?", "Hello")]),
+        Conversation(image=object(), turns=[], entities=[DOG, MUG], owners=_owner_map()),  # type: ignore[arg-type]
+    ]
+    tokens = ideal_image_tokens(batch, embeddings, word_ids, patch_size=12)
+    assert tokens.shape == (1, 4, 16)  # the text-only example has no image tokens
+
+    def word(w: str) -> torch.Tensor:
+        return embeddings[word_ids[w]].mean(dim=0)
+
+    dog = sum(word(w) for w in ("dog", "red", "striped", "hat", "dark", "back", "floppy"))
+    mug = sum(word(w) for w in ("mug", "blue", "plain", "medium", "head", "round"))  # no word for "none"
+    torch.testing.assert_close(tokens[0, 0], dog)
+    torch.testing.assert_close(tokens[0, 3], mug)
+    assert tokens[0, 1].abs().sum() == 0 and tokens[0, 2].abs().sum() == 0
+
+
+def test_ideal_tokens_refuse_images_without_an_owner_map() -> None:
+    tokenizer = build_toy_tokenizer(0)
+    batch = [Conversation(image=object(), turns=[])]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="owner map"):
+        ideal_image_tokens(batch, torch.zeros(len(tokenizer), 4), attribute_word_ids(tokenizer), 12)
+
+
+@pytest.mark.parametrize("topic", LESSON_TOPICS)
+def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
+    rng = random.Random(4)
+    for _ in range(20):
+        conversation = lesson(rng, topic)
+        assert conversation.image is not None and conversation.entities is not None
+        kinds = [entity.kind for entity in conversation.entities]
+        assert len(kinds) == len(set(kinds))
+        assert {"reading": {1}, "binding": {2, 3}, "existence": {1, 2, 3}}[topic] >= {len(kinds)}
+        for question, reply in conversation.turns:
+            if topic == "existence":
+                assert reply in ("Yes", "No")
+            else:
+                assert any(kind in question for kind in kinds) or question.startswith("What")
+
+
+def test_lessons_refuse_an_unknown_topic() -> None:
+    with pytest.raises(ValueError, match="topic"):
+        lesson(random.Random(0), "counting")
+
+
+def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = PretrainConfig(
+        steps=4,
+        reading_steps=1,
+        binding_steps=1,
+        existence_steps=1,
+        vision_steps=2,
+        vision_batch_size=4,
+        vision_pool_size=8,
+        batch_size=2,
+        warmup_steps=1,
+        max_turns=2,
+    )
+    seen: list[tuple[int, int, float]] = []
+    result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, progress=lambda *a: seen.append(a))
+    assert result.steps_done == 4 and not result.stopped_by_budget
+    assert np.isfinite(result.final_loss)
+    assert set(result.vision_probe_accuracy) == set(ATTRIBUTE_CLASSES)
+    assert seen[-1][:2] == (6, 6)
+    loaded = load_model(str(tmp_path), device="cpu", dtype=torch.bfloat16)
+    image = lesson(random.Random(0), "reading").image
+    assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
