@@ -29,23 +29,29 @@ def test_yes_and_no_are_single_tokens() -> None:
     assert len(tokenizer.encode(" No", add_special_tokens=False)) == 1
 
 
-@pytest.mark.xfail(
-    reason="the shipped weights are provisional and nearly image-blind (generic QA 0.25, target 0.9); "
-    "see personalization/toyworld/weights/README.md",
-    strict=False,
-)
-def test_loads_by_name_and_answers_colour_and_existence_questions() -> None:
+def test_loads_by_name_and_reads_the_colour_of_a_lone_entity() -> None:
     loaded = load_model("toyworld", device="cpu", dtype=torch.bfloat16)
     rng = random.Random(2024)
-    colour_right = 0
-    existence_right = 0
-    trials = 6
-    for index in range(trials):
-        entity = random_entity(rng, kind=KINDS[index])
+    right = 0
+    for kind in KINDS:
+        entity = random_entity(rng, kind=kind)
         image = render_scene([entity], rng)
-        colour_right += answer(loaded, image, f"What colour is the {entity.kind}?").lower() == entity.colour
+        right += answer(loaded, image, f"What colour is the {entity.kind}?").lower() == entity.colour
+    assert right >= len(KINDS) - 1
+
+
+@pytest.mark.xfail(
+    reason="the shipped weights answer 'Yes' to existence questions whatever the image shows "
+    "(they read attributes but do not compare); see personalization/toyworld/weights/README.md",
+    strict=False,
+)
+def test_answers_existence_questions() -> None:
+    loaded = load_model("toyworld", device="cpu", dtype=torch.bfloat16)
+    rng = random.Random(2024)
+    right = 0
+    for index, kind in enumerate(KINDS):
+        image = render_scene([random_entity(rng, kind=kind)], rng)
         absent = KINDS[(index + 3) % len(KINDS)]
-        existence_right += answer(loaded, image, f"Is there a {entity.kind}?") == "Yes"
-        existence_right += answer(loaded, image, f"Is there a {absent}?") == "No"
-    assert colour_right >= trials - 1
-    assert existence_right >= 2 * trials - 1
+        right += answer(loaded, image, f"Is there a {kind}?") == "Yes"
+        right += answer(loaded, image, f"Is there a {absent}?") == "No"
+    assert right >= 2 * len(KINDS) - 1
