@@ -465,11 +465,54 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     )
 
 
+def contrast_pair(rng: random.Random) -> tuple[Conversation, Conversation]:
+    """The same yes/no questions about two photos: one where the described entity is present,
+    one where it differs in exactly the attribute the description depends on.
+
+    In one batch the pair leaves the language model no prior to fall back on: the questions are
+    word for word the same and only the image decides the answer.
+    """
+    target = random_entity(rng)
+    other = _perturb(target, rng, fine=rng.random() < 0.3)
+    phrase = _describe_exactly(target, rng, fine=False, must=_changed_attribute(other, [target]))
+    name = make_name(rng)
+    questions = [
+        rng.choice(("Is there {d}?", "Can you see {d}?", "Is {d} in the picture?")).format(d=phrase.text),
+        f"{name} is {phrase.text}. "
+        + rng.choice(("Is {n} in this photo?", "Is {n} in the picture?")).format(n=name),
+    ]
+    pair = []
+    for entity in (target, other):
+        company = [
+            random_entity(rng, kind=k)
+            for k in rng.sample(
+                [k for k in KINDS if k not in (target.kind, other.kind)], rng.choice((0, 0, 1))
+            )
+        ]
+        entities = [entity, *company]
+        rng.shuffle(entities)
+        image, owners = render_scene_with_owners(entities, rng)
+        present = any(_described_by(phrase, e) for e in entities)
+        answer = "Yes" if present else "No"
+        pair.append(
+            Conversation(
+                image=image, turns=[(q, answer) for q in questions], entities=entities, owners=owners
+            )
+        )
+    return pair[0], pair[1]
+
+
 def lessons(seed: int, topic: str) -> Iterator[Conversation]:
-    """An endless deterministic stream of :func:`lesson` examples on one topic."""
-    rng = random.Random(seed ^ {"reading": 0xEAD, "binding": 0xB1D, "existence": 0xE15}[topic])
+    """An endless deterministic stream of :func:`lesson` examples on one topic; for ``contrast``,
+    :func:`contrast_pair` halves one after the other."""
+    rng = random.Random(
+        seed ^ {"reading": 0xEAD, "binding": 0xB1D, "existence": 0xE15, "contrast": 0xC0}[topic]
+    )
     while True:
-        yield lesson(rng, topic)
+        if topic == "contrast":
+            yield from contrast_pair(rng)
+        else:
+            yield lesson(rng, topic)
 
 
 def conversations(seed: int) -> Iterator[Conversation]:

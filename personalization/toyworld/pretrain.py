@@ -136,6 +136,11 @@ class PretrainConfig:
     """Steps, after the crowded lessons, on yes/no existence lessons (part of ``steps``); the
     ideal-token share is ``binding_ideal_share``. Off by default: 250 such steps stayed at the
     blind loss (ln 2 / 2 per answer token) and the run ended worse (named QA 0.52 vs 0.54)."""
+    contrast_steps: int = 0
+    """Steps, after the existence lessons, on :func:`~personalization.toyworld.corpus.contrast_pair`
+    halves (part of ``steps``; batches hold whole pairs when ``batch_size`` is even). Off by
+    default: 300 such steps (after a 1000-step tower and the other lessons) ended at a loss of
+    0.174 = ln 2 / 4, chance on each pair's first answer, the second copied from the first."""
 
     def __post_init__(self) -> None:
         if self.vision_steps < 0:
@@ -145,10 +150,10 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} must be positive")
-        lessons = (self.reading_steps, self.binding_steps, self.existence_steps)
+        lessons = (self.reading_steps, self.binding_steps, self.existence_steps, self.contrast_steps)
         if min(lessons) < 0 or self.lesson_steps > self.steps:
             raise ValueError(
-                f"reading_steps, binding_steps and existence_steps {lessons} must not be negative "
+                f"reading, binding, existence and contrast steps {lessons} must not be negative "
                 f"nor add up to more than steps={self.steps}"
             )
         for name in ("ideal_share", "reading_ideal_share", "binding_ideal_share"):
@@ -159,8 +164,8 @@ class PretrainConfig:
 
     @property
     def lesson_steps(self) -> int:
-        """Steps before the corpus: reading, then binding, then existence lessons."""
-        return self.reading_steps + self.binding_steps + self.existence_steps
+        """Steps before the corpus: reading, binding, existence, then contrast lessons."""
+        return self.reading_steps + self.binding_steps + self.existence_steps + self.contrast_steps
 
 
 @dataclass(frozen=True)
@@ -366,7 +371,9 @@ def pretrain(
         lr=config.learning_rate,
         betas=(0.9, 0.98),
     )
-    reading, binding, existence = (lessons(seed, topic) for topic in ("reading", "binding", "existence"))
+    reading, binding, existence, contrast = (
+        lessons(seed, topic) for topic in ("reading", "binding", "existence", "contrast")
+    )
     stream = iter(conversations(seed))
     image_tokens = image_token_count(spec)
     word_ids = attribute_word_ids(tokenizer)
@@ -389,8 +396,10 @@ def pretrain(
             source, share = reading, config.reading_ideal_share
         elif step < config.reading_steps + config.binding_steps:
             source, share = binding, config.binding_ideal_share
-        elif step < config.lesson_steps:
+        elif step < config.reading_steps + config.binding_steps + config.existence_steps:
             source, share = existence, config.binding_ideal_share
+        elif step < config.lesson_steps:
+            source, share = contrast, config.binding_ideal_share
         else:
             corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
             source = stream

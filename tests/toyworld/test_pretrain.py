@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from personalization.modeling import load_model
-from personalization.toyworld.corpus import LESSON_TOPICS, Conversation, lesson
+from personalization.toyworld.corpus import LESSON_TOPICS, Conversation, contrast_pair, lesson, lessons
 from personalization.toyworld.pretrain import (
     PretrainConfig,
     answer,
@@ -88,6 +88,24 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
                 assert any(kind in question for kind in kinds) or question.startswith("What")
 
 
+def test_contrast_pairs_ask_the_same_questions_and_only_the_image_decides() -> None:
+    rng = random.Random(6)
+    for _ in range(30):
+        present, absent = contrast_pair(rng)
+        assert [q for q, _ in present.turns] == [q for q, _ in absent.turns]
+        assert {a for _, a in present.turns} == {"Yes"}
+        assert {a for _, a in absent.turns} == {"No"}
+        assert present.image is not None and absent.image is not None
+        assert present.image.tobytes() != absent.image.tobytes()
+
+
+def test_the_contrast_stream_yields_both_halves_in_a_row() -> None:
+    stream = lessons(0, "contrast")
+    first, second = next(stream), next(stream)
+    assert [q for q, _ in first.turns] == [q for q, _ in second.turns]
+    assert first.turns[0][1] != second.turns[0][1]
+
+
 def test_lessons_refuse_an_unknown_topic() -> None:
     with pytest.raises(ValueError, match="topic"):
         lesson(random.Random(0), "counting")
@@ -95,10 +113,11 @@ def test_lessons_refuse_an_unknown_topic() -> None:
 
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = PretrainConfig(
-        steps=4,
+        steps=6,
         reading_steps=1,
         binding_steps=1,
         existence_steps=1,
+        contrast_steps=2,
         vision_steps=2,
         vision_batch_size=4,
         vision_pool_size=8,
@@ -108,10 +127,10 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     )
     seen: list[tuple[int, int, float]] = []
     result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, progress=lambda *a: seen.append(a))
-    assert result.steps_done == 4 and not result.stopped_by_budget
+    assert result.steps_done == 6 and not result.stopped_by_budget
     assert np.isfinite(result.final_loss)
     assert set(result.vision_probe_accuracy) == set(ATTRIBUTE_CLASSES)
-    assert seen[-1][:2] == (6, 6)
+    assert seen[-1][:2] == (8, 8)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.bfloat16)
     image = lesson(random.Random(0), "reading").image
     assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
