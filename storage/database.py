@@ -6,6 +6,8 @@ lock instead of failing at once) and ``synchronous=NORMAL`` (safe with WAL, far 
 PostgreSQL (``postgresql+psycopg://…``) is for several workers on several machines.
 """
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,13 +43,32 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
 def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        # busy_timeout first: switching to WAL itself may have to wait for a lock.
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the database file to WAL, waiting out other connections doing the same.
+
+    SQLite answers "database is locked" at once, without calling the busy handler, when several
+    connections open a new database together (seen in 2 of 15 runs of four concurrent upgrades of
+    a new file); so retry with backoff for up to the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def session_factory(engine: Engine) -> Callable[[], Session]:
