@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 import torch
 from aiohttp import web
 from transformers.utils import logging as transformers_logging
 
 from bot.worker.gate import PriorityGate
 from bot.worker.inference import Answerer
-from bot.worker.presets import PRESET_NAMES, default_preset_name, training_preset
+from bot.worker.presets import PRESET_NAMES, TrainingPreset, default_preset_name, training_preset
 from bot.worker.protocol import READY_LINE_PREFIX, TOKEN_ENV, Health
 from bot.worker.server import build_app
 from bot.worker.subjects import SubjectCache
@@ -38,7 +39,7 @@ from personalization.cli import pick_device, pick_dtype
 from personalization.engine import Engine
 from personalization.errors import PersonalizationError
 from personalization.modeling import TOYWORLD_MODEL_NAME, load_model
-from personalization.negatives import index_bank
+from personalization.negatives import BankIndex, index_bank
 from personalization.toybank import toyworld_bank
 from storage import FileStore, create_db_engine, upgrade
 
@@ -156,7 +157,32 @@ def build_worker(args: argparse.Namespace) -> WorkerParts:
         raise ValueError(str(error)) from error
     db = create_db_engine(args.database_url)
     upgrade(db)
-    files = FileStore(args.data_dir)
+    parts = assemble_worker(
+        db=db,
+        files=FileStore(args.data_dir),
+        engine=engine,
+        bank=bank,
+        preset=preset,
+        timing=timing,
+        worker_id=worker_id,
+    )
+    parts.loop.recover()
+    log.info("worker %s ready: model %s on %s", worker_id, engine.model_id, engine.device)
+    return parts
+
+
+def assemble_worker(
+    *,
+    db: sa.Engine,
+    files: FileStore,
+    engine: Engine,
+    bank: BankIndex | None,
+    preset: TrainingPreset,
+    timing: WorkerTiming,
+    worker_id: str,
+) -> WorkerParts:
+    """Wire a loaded model to the queue: the training loop and the answerer share one priority
+    gate, so answers pre-empt training between steps."""
     gate = PriorityGate()
     loop = TrainingLoop(
         db=db,
@@ -179,8 +205,6 @@ def build_worker(args: argparse.Namespace) -> WorkerParts:
             current_job_id=loop.current_job_id,
         )
 
-    loop.recover()
-    log.info("worker %s ready: model %s on %s", worker_id, engine.model_id, engine.device)
     return WorkerParts(loop, answerer, health)
 
 

@@ -1,6 +1,5 @@
 """Engine set-up: SQLite pragmas on every connection, cascades, UTC times, unit of work."""
 
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from storage import (
     enqueue_job,
     get_or_create_user,
     session_scope,
-    upgrade,
 )
 from tests.storage.helpers import T0, make_subject
 
@@ -91,33 +89,3 @@ def test_session_scope_commits_on_success_and_rolls_back_on_error(engine: Engine
         raise RuntimeError("boom")
     with session_scope(engine) as session:
         assert [user.id for user in session.exec(select(User)).all()] == [1]
-
-
-def _upgrade_concurrently(url: str, count: int) -> list[BaseException]:
-    engines = [create_db_engine(url) for _ in range(count)]
-    start = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(engine: Engine) -> None:
-        try:
-            start.wait()
-            upgrade(engine)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for engine in engines:
-        engine.dispose()
-    return errors
-
-
-def test_first_connections_racing_on_a_new_sqlite_file_wait_instead_of_failing(tmp_path: Path) -> None:
-    # Regression: while one connection switches a new file to WAL or migrates it, SQLite may
-    # answer another's "PRAGMA journal_mode = WAL" with "database is locked" at once, without
-    # calling the busy handler (about 1 in 8 runs of four concurrent upgrades failed so).
-    for trial in range(30):
-        assert _upgrade_concurrently(f"sqlite:///{tmp_path / f'new{trial}.sqlite'}", 4) == []

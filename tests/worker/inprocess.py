@@ -1,10 +1,10 @@
 """The real worker (training loop, priority gate, aiohttp server) run inside the test process.
 
 Shared by the worker tests' ``worker`` fixture and the end-to-end bot tests, so that both drive
-the same code the ``yollava worker`` process runs, on an engine the caller already loaded.
+the same wiring the ``yollava worker`` process uses (:func:`bot.worker.main.assemble_worker`), on
+an engine the caller already loaded.
 """
 
-import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
-from bot.worker.gate import PriorityGate
-from bot.worker.inference import Answerer
+from bot.worker.main import assemble_worker
 from bot.worker.presets import TrainingPreset
-from bot.worker.protocol import Health
 from bot.worker.server import build_app
-from bot.worker.subjects import SubjectCache
 from bot.worker.training import TrainingLoop, WorkerTiming
 from personalization.engine import Engine as ModelEngine
 from personalization.negatives import BankIndex
@@ -28,7 +25,6 @@ from storage import FileStore
 @dataclass
 class InProcessWorker:
     loop: TrainingLoop
-    gate: PriorityGate
     url: str
     shutdown: threading.Event
     thread: threading.Thread | None = None
@@ -59,28 +55,16 @@ async def serve_worker(
 ) -> AsyncIterator[InProcessWorker]:
     """Serve ``engine`` over HTTP on 127.0.0.1 (an ephemeral port); training starts only when the
     caller calls :meth:`InProcessWorker.start_training`. Stops both on exit."""
-    gate = PriorityGate()
-    loop = TrainingLoop(
-        db=db,
-        files=files,
-        engine=engine,
-        gate=gate,
-        preset=preset,
-        bank=bank,
-        worker_id=worker_id,
-        timing=timing,
+    parts = assemble_worker(
+        db=db, files=files, engine=engine, bank=bank, preset=preset, timing=timing, worker_id=worker_id
     )
-    answerer = Answerer(engine, SubjectCache(engine, files, latent_tokens=preset.latent_tokens), gate)
-
-    def health() -> Health:
-        return Health(worker_id, engine.model_id, "cpu", os.getpid(), loop.current_job_id)
-
-    runner = web.AppRunner(build_app(answerer, health=health, token=token, wake=loop.wake.set))
+    app = build_app(parts.answerer, health=parts.health, token=token, wake=parts.loop.wake.set)
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    handle = InProcessWorker(loop, gate, f"http://{host}:{port}", threading.Event())
+    handle = InProcessWorker(parts.loop, f"http://{host}:{port}", threading.Event())
     try:
         yield handle
     finally:
