@@ -16,7 +16,13 @@ from personalization.toyworld.pretrain import (
     ideal_image_tokens,
     pretrain,
 )
-from personalization.toyworld.vision_warmup import ATTRIBUTE_CLASSES, IGNORE, patch_labels
+from personalization.toyworld.vision_warmup import (
+    ATTRIBUTE_CLASSES,
+    IGNORE,
+    PatchHeads,
+    VisionWarmupConfig,
+    patch_labels,
+)
 from personalization.toyworld.world import COLOURS, KINDS, EntitySpec
 
 
@@ -41,6 +47,30 @@ def test_patch_labels_name_the_entity_on_each_patch_and_background_elsewhere() -
     assert labels[3, columns.index("kind")] == KINDS.index("mug")
     assert labels[1, columns.index("kind")] == len(KINDS)
     assert (labels[1, 1:] == IGNORE).all()
+
+
+def test_entity_kind_accuracy_ignores_background_and_its_weight_adds_the_entity_kind_loss() -> None:
+    torch.manual_seed(0)
+    heads = PatchHeads(8)
+    labels = patch_labels([DOG, MUG], np.array([1, 0, 0, 2]))[None]
+    features = torch.randn(1, 4, 8)
+    kind = heads.attributes["kind"]
+    with torch.no_grad():
+        # Every patch is called a dog: right on patch 0 only, of the two entity patches.
+        kind.weight.zero_()
+        kind.bias.zero_()
+        kind.bias[KINDS.index("dog")] = 5.0
+    counts = torch.tensor([2])
+    plain, accuracy = heads.loss(features, labels, counts)
+    weighted, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0)
+    assert accuracy["entity_kind"] == pytest.approx(0.5)
+    assert accuracy["kind"] == pytest.approx(0.25)  # background patches count there
+    entity_logits = kind(features[0, [0, 3]])
+    truth = torch.tensor([KINDS.index("dog"), KINDS.index("mug")])
+    extra = torch.nn.functional.cross_entropy(entity_logits, truth)
+    assert float(weighted - plain) == pytest.approx(2.0 * float(extra), rel=1e-5)
+    with pytest.raises(ValueError, match="entity_kind_weight"):
+        VisionWarmupConfig(entity_kind_weight=-1.0)
 
 
 def test_ideal_tokens_sum_the_attribute_words_of_each_patch_and_are_zero_on_background() -> None:
@@ -129,7 +159,7 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, progress=lambda *a: seen.append(a))
     assert result.steps_done == 6 and not result.stopped_by_budget
     assert np.isfinite(result.final_loss)
-    assert set(result.vision_probe_accuracy) == set(ATTRIBUTE_CLASSES)
+    assert set(result.vision_probe_accuracy) == {*ATTRIBUTE_CLASSES, "entity_kind"}
     assert seen[-1][:2] == (8, 8)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.bfloat16)
     image = lesson(random.Random(0), "reading").image
