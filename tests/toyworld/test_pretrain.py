@@ -151,6 +151,7 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
         vision_steps=2,
         vision_batch_size=4,
         vision_pool_size=8,
+        vision_entity_kind_weight=1.0,
         batch_size=2,
         warmup_steps=1,
         max_turns=2,
