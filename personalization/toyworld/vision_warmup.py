@@ -122,13 +122,6 @@ class PatchHeads(nn.Module):
         loss = nn.functional.cross_entropy(self.count(features.mean(dim=1)), counts - 1)
         accuracy: dict[str, float] = {}
         flat = features.reshape(-1, features.shape[-1])
-        kinds = labels[..., 0].reshape(-1)
-        on_entity = (kinds != IGNORE) & (kinds < len(KINDS))
-        if bool(on_entity.any()):
-            logits = self.attributes["kind"](flat[on_entity])
-            if entity_kind_weight > 0:
-                loss = loss + entity_kind_weight * nn.functional.cross_entropy(logits, kinds[on_entity])
-            accuracy["entity_kind"] = float((logits.argmax(-1) == kinds[on_entity]).float().mean())
         for column, name in enumerate(ATTRIBUTE_CLASSES):
             target = labels[..., column].reshape(-1)
             known = target != IGNORE
@@ -137,7 +130,23 @@ class PatchHeads(nn.Module):
             logits = self.attributes[name](flat[known])
             loss = loss + nn.functional.cross_entropy(logits, target[known])
             accuracy[name] = float((logits.argmax(-1) == target[known]).float().mean())
+            if name == "kind":
+                loss = loss + self._entity_kind(logits, target[known], entity_kind_weight, accuracy)
         return loss, accuracy
+
+    @staticmethod
+    def _entity_kind(
+        logits: torch.Tensor, target: torch.Tensor, weight: float, accuracy: dict[str, float]
+    ) -> torch.Tensor:
+        """The weighted kind loss on entity patches (background dropped); records their accuracy."""
+        on_entity = target < len(KINDS)
+        if not bool(on_entity.any()):
+            return logits.new_zeros(())
+        logits, target = logits[on_entity], target[on_entity]
+        accuracy["entity_kind"] = float((logits.argmax(-1) == target).float().mean())
+        if weight <= 0:
+            return logits.new_zeros(())
+        return weight * nn.functional.cross_entropy(logits, target)
 
 
 def _scene(rng: random.Random, single_share: float) -> list[EntitySpec]:
