@@ -29,7 +29,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import logging as transformers_logging
 
 from personalization.engine import Engine
-from personalization.modeling import TinyLlavaSpec, build_tiny_llava, load_model
+from personalization.modeling import TinyLlavaSpec, build_tiny_llava, load_model, preferred_dtype
 from personalization.prompts import personal_prompt
 from personalization.splice import SubjectTable
 from personalization.subject import new_subject
@@ -70,7 +70,7 @@ def run_one(mode: str, model_path: str, steps: int, batch_size: int, k: int) -> 
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     torch.set_num_threads(2)
-    loaded = load_model(model_path, device="cpu", dtype=torch.bfloat16)
+    loaded = load_model(model_path, device="cpu", dtype=preferred_dtype(torch.device("cpu")))
     engine = Engine(loaded)
     subject = new_subject(loaded, display_name="Bo", kind="dog", k=k)
     table, encoded, features = _batches(engine, subject, steps, batch_size)

@@ -62,7 +62,7 @@ class CoreSettings(BaseSettings):
     negatives: Path | None = None
     #: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
     device: str = "auto"
-    #: ``auto`` is bfloat16; fp16 only on a GPU.
+    #: ``auto`` is bfloat16 where the device computes it natively, else float32; fp16 only on a GPU.
     dtype: str = "auto"
     #: A worker already listening (e.g. ``http://worker:8765`` in compose); empty means the bot
     #: starts and supervises its own local worker process.

@@ -4,6 +4,7 @@ and turns every :class:`PersonalizationError` into one line on stderr and exit s
 """
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "llava-hf/llava-1.5-7b-hf"
 EXIT_USAGE = 2
 
+logger = logging.getLogger(__name__)
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -31,12 +34,17 @@ def pick_device(name: str) -> torch.device:
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` is bfloat16 (on CPU float16 is far slower; on GPUs bf16 is the safe default)."""
+    """``auto`` is bfloat16 where ``device`` computes it natively, else float32 (see
+    :func:`~personalization.modeling.preferred_dtype`); fp16 is refused on a CPU."""
+    from personalization.modeling import native_bfloat16, preferred_dtype
+
     if name == "fp16" and device.type == "cpu":
         raise PersonalizationError("--dtype fp16 on a CPU is very slow; use bf16 or fp32")
-    return {"auto": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[
-        name
-    ]
+    if name == "auto":
+        return preferred_dtype(device)
+    if name == "bf16" and not native_bfloat16(device):
+        logger.warning("%s has no native bfloat16: it will be emulated and slow; fp32 is faster", device)
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, default_model: str = DEFAULT_MODEL) -> None:

@@ -49,7 +49,9 @@ from personalization.modeling import (
     TinyLlavaSpec,
     build_llava,
     build_processor,
+    cpu_autocast,
     load_model,
+    preferred_dtype,
     train_tokenizer,
 )
 from personalization.toyworld.corpus import (
@@ -419,7 +421,7 @@ def pretrain(
         tap.replace = torch.rand(len(ideal), generator=ideal_generator) < share
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step, config)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with cpu_autocast():
             language_loss = model(**batch).loss
         loss = language_loss
         if config.alignment_weight > 0 and tap.output is not None:
@@ -578,7 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report: dict[str, float] = {}
     if args.eval_scenes > 0:
-        loaded = load_model(str(args.out), device="cpu", dtype=torch.bfloat16)
+        cpu = torch.device("cpu")
+        loaded = load_model(str(args.out), device=cpu, dtype=preferred_dtype(cpu))
         report = generic_qa_report(loaded, args.eval_scenes, args.seed + 1000)
         print(json.dumps(report, indent=2))
     summary = {

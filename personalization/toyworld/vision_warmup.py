@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
+from personalization.modeling import cpu_autocast
 from personalization.toyworld.corpus import random_scene_entities
 from personalization.toyworld.world import (
     ACCESSORIES,
@@ -208,7 +209,7 @@ def warm_up_vision_tower(
             warm = min(1.0, (step + 1) / 50)
             decay = 0.5 * (1 + math.cos(math.pi * step / max(1, config.steps)))
             group["lr"] = config.learning_rate * warm * (0.05 + 0.95 * decay)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with cpu_autocast():
             features = tower(pixel_values=pool_pixels[index]).last_hidden_state[:, 1:]
         loss, accuracy = heads.loss(
             features.float(),
@@ -226,7 +227,7 @@ def warm_up_vision_tower(
             progress(step + 1, config.steps, float(loss.detach()), smoothed)
     tower.eval()
     held_pixels, held_labels, held_counts = render_pool(rng, processor, 256, 0.5, patch_size)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), cpu_autocast():
         features = tower(pixel_values=held_pixels).last_hidden_state[:, 1:]
     with torch.no_grad():
         _, held_accuracy = heads.loss(features.float(), held_labels, held_counts)

@@ -112,7 +112,7 @@ async def test_toy_world_end_to_end(fake_discord: FakeDiscord, tmp_path: Path) -
     from personalization.toyworld.corpus import random_scene_entities
     from personalization.toyworld.world import KINDS, make_subject, render_scene
 
-    engine = Engine(load_model("toyworld", device="cpu", dtype=torch.bfloat16))
+    engine = Engine(load_model("toyworld", device="cpu", dtype=torch.float32))
     bank_dir = toyworld_bank(tmp_path / "cache", size=120)
     rng = random.Random(4242)
     subject = make_subject(rng, name="bo", kind="dog")
