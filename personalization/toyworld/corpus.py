@@ -316,6 +316,62 @@ def _named_turns(entities: list[EntitySpec], rng: random.Random) -> list[Turn]:
     return [(f"{name} is {phrase.text}. {question}", "Yes" if present else "No")]
 
 
+COMPARISON_FORMS = ("colour", "named")
+
+
+def _look(entity: EntitySpec) -> str:
+    said = "no accessory" if entity.accessory == "none" else accessory_phrase(entity.accessory)
+    return f"{entity.colour} and {entity.pattern}, with {said}"
+
+
+def comparison_turn(
+    entities: list[EntitySpec], rng: random.Random, *, form: str | None = None, reading_first: bool = False
+) -> Turn:
+    """A yes/no question that only a comparison of named attributes with the image answers.
+
+    ``colour``: ``Is there a <colour> <kind>?``; ``named``: a made-up name bound to a colour,
+    pattern, kind and accessory, then ``Is <name> in this photo?``, as the text-description
+    method asks. Half are true; the others are one named attribute off a present entity (a
+    look-alike) or name an absent kind. ``form`` None picks one at random. With
+    ``reading_first`` the answer first says what the image shows of that kind, then decides:
+    ``The dog is blue. No.`` / ``There is no cat. No.``. ``entities`` must be of distinct kinds.
+    """
+    form = form or rng.choice(COMPARISON_FORMS)
+    if form not in COMPARISON_FORMS:
+        raise ValueError(f"form={form!r} is not one of {COMPARISON_FORMS}")
+    kinds = [entity.kind for entity in entities]
+    if rng.random() < 0.5:
+        target = rng.choice(entities)
+    else:
+        if rng.random() < 0.6:
+            target = rng.choice(entities)
+        else:
+            target = random_entity(rng, kind=rng.choice([k for k in KINDS if k not in kinds]))
+        off = "colour" if form == "colour" else rng.choice(("colour", "pattern", "accessory"))
+        values: tuple[str, ...] = {"colour": tuple(COLOURS), "pattern": PATTERNS, "accessory": ACCESSORIES}[
+            off
+        ]
+        change: dict[str, Any] = {off: rng.choice([v for v in values if v != getattr(target, off)])}
+        target = replace(target, **change)
+    shown = [entity for entity in entities if entity.kind == target.kind]
+    if form == "colour":
+        question = f"Is there {article(target.colour)} {target.colour} {target.kind}?"
+        present = any(entity.colour == target.colour for entity in shown)
+        reading = f"The {target.kind} is {shown[0].colour}." if shown else ""
+    else:
+        name = make_name(rng)
+        said = "no accessory" if target.accessory == "none" else accessory_phrase(target.accessory)
+        text = f"{target.colour} {target.pattern} {target.kind} with {said}"
+        question = f"{name} is {article(text)} {text}. Is {name} in this photo?"
+        named = ("colour", "pattern", "accessory")
+        present = any(all(getattr(e, a) == getattr(target, a) for a in named) for e in shown)
+        reading = f"The {target.kind} is {_look(shown[0])}." if shown else ""
+    decision = "Yes" if present else "No"
+    if not reading_first:
+        return question, decision
+    return question, f"{reading or f'There is no {target.kind}.'} {decision}."
+
+
 def _text_only_turns(rng: random.Random) -> list[Turn]:
     """Questions about kinds and made-up named entities, answered without an image."""
     kind = rng.choice(KINDS)
@@ -422,7 +478,7 @@ def make_conversation(
     )
 
 
-LESSON_TOPICS = ("reading", "binding", "existence")
+LESSON_TOPICS = ("reading", "binding", "comparison", "existence")
 
 
 def lesson(rng: random.Random, topic: str) -> Conversation:
@@ -435,6 +491,8 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     - ``reading``: one entity, three of its attribute questions;
     - ``binding``: two or three entities, attribute questions about each, so the answer must
       come from the patches of the kind asked about;
+    - ``comparison``: one to three entities, three :func:`comparison_turn` questions (named
+      attributes only, so what is asked is what the tower reads best);
     - ``existence``: one to three entities, yes/no questions about a described entity (mostly
       one attribute off when absent) and about a made-up name bound to a description, so the
       model learns to compare a description with the image, which recognition relies on.
@@ -448,7 +506,9 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     else:
         entities = random_scene_entities(rng)
     image, owners = render_scene_with_owners(entities, rng)
-    if topic == "existence":
+    if topic == "comparison":
+        turns = [comparison_turn(entities, rng) for _ in range(3)]
+    elif topic == "existence":
         turns = [_existence_turn(entities, rng) for _ in range(3)] + _named_turns(entities, rng)
     else:
         turns = [turn for entity in entities for turn in _attribute_turns(entity, rng)]
@@ -506,7 +566,10 @@ def lessons(seed: int, topic: str) -> Iterator[Conversation]:
     """An endless deterministic stream of :func:`lesson` examples on one topic; for ``contrast``,
     :func:`contrast_pair` halves one after the other."""
     rng = random.Random(
-        seed ^ {"reading": 0xEAD, "binding": 0xB1D, "existence": 0xE15, "contrast": 0xC0}[topic]
+        seed
+        ^ {"reading": 0xEAD, "binding": 0xB1D, "comparison": 0xC3B, "existence": 0xE15, "contrast": 0xC0}[
+            topic
+        ]
     )
     while True:
         if topic == "contrast":

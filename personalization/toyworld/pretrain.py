@@ -139,8 +139,12 @@ class PretrainConfig:
     """Share of images given ideal tokens during the plain reading lessons."""
     binding_ideal_share: float = 0.5
     """Share of images given ideal tokens during the crowded lessons."""
+    comparison_steps: int = 0
+    """Steps, after the crowded lessons, on ``comparison`` lessons (part of ``steps``): yes/no
+    questions on named attributes only (:func:`~personalization.toyworld.corpus.comparison_turn`);
+    the ideal-token share is ``binding_ideal_share``."""
     existence_steps: int = 0
-    """Steps, after the crowded lessons, on yes/no existence lessons (part of ``steps``); the
+    """Steps, after the comparison lessons, on yes/no existence lessons (part of ``steps``); the
     ideal-token share is ``binding_ideal_share``. Off by default: 250 such steps stayed at the
     blind loss (ln 2 / 2 per answer token) and the run ended worse (named QA 0.52 vs 0.54)."""
     contrast_steps: int = 0
@@ -157,10 +161,16 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} must be positive")
-        lessons = (self.reading_steps, self.binding_steps, self.existence_steps, self.contrast_steps)
+        lessons = (
+            self.reading_steps,
+            self.binding_steps,
+            self.comparison_steps,
+            self.existence_steps,
+            self.contrast_steps,
+        )
         if min(lessons) < 0 or self.lesson_steps > self.steps:
             raise ValueError(
-                f"reading, binding, existence and contrast steps {lessons} must not be negative "
+                f"reading, binding, comparison, existence and contrast steps {lessons} must not be negative "
                 f"nor add up to more than steps={self.steps}"
             )
         for name in ("ideal_share", "reading_ideal_share", "binding_ideal_share"):
@@ -171,8 +181,14 @@ class PretrainConfig:
 
     @property
     def lesson_steps(self) -> int:
-        """Steps before the corpus: reading, binding, existence, then contrast lessons."""
-        return self.reading_steps + self.binding_steps + self.existence_steps + self.contrast_steps
+        """Steps before the corpus: reading, binding, comparison, existence, then contrast lessons."""
+        return (
+            self.reading_steps
+            + self.binding_steps
+            + self.comparison_steps
+            + self.existence_steps
+            + self.contrast_steps
+        )
 
 
 @dataclass(frozen=True)
@@ -381,8 +397,8 @@ def pretrain(
         lr=config.learning_rate,
         betas=(0.9, 0.98),
     )
-    reading, binding, existence, contrast = (
-        lessons(seed, topic) for topic in ("reading", "binding", "existence", "contrast")
+    reading, binding, comparison, existence, contrast = (
+        lessons(seed, topic) for topic in ("reading", "binding", "comparison", "existence", "contrast")
     )
     stream = iter(conversations(seed))
     image_tokens = image_token_count(spec)
@@ -406,7 +422,12 @@ def pretrain(
             source, share = reading, config.reading_ideal_share
         elif step < config.reading_steps + config.binding_steps:
             source, share = binding, config.binding_ideal_share
-        elif step < config.reading_steps + config.binding_steps + config.existence_steps:
+        elif step < config.reading_steps + config.binding_steps + config.comparison_steps:
+            source, share = comparison, config.binding_ideal_share
+        elif (
+            step
+            < config.reading_steps + config.binding_steps + config.comparison_steps + config.existence_steps
+        ):
             source, share = existence, config.binding_ideal_share
         elif step < config.lesson_steps:
             source, share = contrast, config.binding_ideal_share
@@ -496,11 +517,20 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
     accessory and kind together) and ``fine`` (shade, marking and shape together).
 
     Every entity in a scene gets the named questions of :func:`attribute_questions` and the fine
-    questions; answers are compared exactly (case-insensitive) with the truth.
+    questions; answers are compared exactly (case-insensitive) with the truth. ``comparison`` is
+    the share of yes/no questions of each :func:`~personalization.toyworld.corpus.comparison_turn`
+    form (one each per scene, half true) whose answer starts with the right word.
     """
-    from personalization.toyworld.corpus import MARKING_PHRASES, shape_question
+    from personalization.toyworld.corpus import (
+        COMPARISON_FORMS,
+        MARKING_PHRASES,
+        comparison_turn,
+        shape_question,
+    )
 
     rng = random.Random(seed)
+    # Its own stream, so the scenes and attribute questions stay those of earlier reports.
+    comparison_rng = random.Random(seed + 7)
     right: dict[str, int] = {}
     asked: dict[str, int] = {}
     for _ in range(n_scenes):
@@ -526,6 +556,13 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
                 asked[name] = asked.get(name, 0) + 1
                 correct = answer(loaded, image, question).lower() == truth.lower()
                 right[name] = right.get(name, 0) + int(correct)
+        for form in COMPARISON_FORMS:
+            question, truth = comparison_turn(entities, comparison_rng, form=form)
+            said = answer(loaded, image, question).split()
+            asked["comparison"] = asked.get("comparison", 0) + 1
+            right["comparison"] = right.get("comparison", 0) + int(
+                bool(said) and said[0].strip(".,") == truth
+            )
     report = {name: right[name] / asked[name] for name in asked}
     for group, names in (
         ("named", ("colour", "pattern", "accessory", "kind")),

@@ -7,12 +7,22 @@ import pytest
 import torch
 
 from personalization.modeling import load_model
-from personalization.toyworld.corpus import LESSON_TOPICS, Conversation, contrast_pair, lesson, lessons
+from personalization.toyworld.corpus import (
+    COMPARISON_FORMS,
+    LESSON_TOPICS,
+    Conversation,
+    comparison_turn,
+    contrast_pair,
+    lesson,
+    lessons,
+    random_scene_entities,
+)
 from personalization.toyworld.pretrain import (
     PretrainConfig,
     answer,
     attribute_word_ids,
     build_toy_tokenizer,
+    generic_qa_report,
     ideal_image_tokens,
     pretrain,
 )
@@ -23,7 +33,7 @@ from personalization.toyworld.vision_warmup import (
     VisionWarmupConfig,
     patch_labels,
 )
-from personalization.toyworld.world import COLOURS, KINDS, EntitySpec
+from personalization.toyworld.world import COLOURS, KINDS, EntitySpec, accessory_phrase
 
 
 def _owner_map() -> np.ndarray:
@@ -110,12 +120,51 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
         assert conversation.image is not None and conversation.entities is not None
         kinds = [entity.kind for entity in conversation.entities]
         assert len(kinds) == len(set(kinds))
-        assert {"reading": {1}, "binding": {2, 3}, "existence": {1, 2, 3}}[topic] >= {len(kinds)}
+        assert {"reading": {1}, "binding": {2, 3}, "comparison": {1, 2, 3}, "existence": {1, 2, 3}}[
+            topic
+        ] >= {len(kinds)}
         for question, reply in conversation.turns:
-            if topic == "existence":
+            if topic in ("comparison", "existence"):
                 assert reply in ("Yes", "No")
             else:
                 assert any(kind in question for kind in kinds) or question.startswith("What")
+
+
+@pytest.mark.parametrize("reading_first", [False, True])
+def test_comparison_questions_are_balanced_and_answered_by_the_named_attributes(reading_first: bool) -> None:
+    rng = random.Random(8)
+    decisions: dict[str, list[str]] = {form: [] for form in COMPARISON_FORMS}
+    for index in range(400):
+        entities = random_scene_entities(rng)
+        form = COMPARISON_FORMS[index % 2]
+        question, reply = comparison_turn(entities, rng, form=form, reading_first=reading_first)
+        decision = reply.rstrip(".").split()[-1]
+        decisions[form].append(decision)
+        kind = next(k for k in KINDS if f" {k}" in question)
+        shown = [e for e in entities if e.kind == kind]
+        if form == "colour":
+            colour = question.removeprefix("Is there ").split()[1]
+            truth = any(e.colour == colour for e in shown)
+        else:
+            truth = any(
+                f"{e.colour} {e.pattern} {kind} with " in question
+                and question.split(" with ")[1].startswith(
+                    "no accessory" if e.accessory == "none" else accessory_phrase(e.accessory)
+                )
+                for e in shown
+            )
+        assert decision == ("Yes" if truth else "No"), (question, reply, entities)
+        if reading_first:
+            assert reply.startswith(f"The {kind} is {shown[0].colour}" if shown else f"There is no {kind}.")
+        else:
+            assert reply in ("Yes", "No")
+    for form, said in decisions.items():
+        assert 0.4 < said.count("Yes") / len(said) < 0.6, form
+
+
+def test_comparison_refuses_an_unknown_form() -> None:
+    with pytest.raises(ValueError, match="form"):
+        comparison_turn(random_scene_entities(random.Random(0)), random.Random(0), form="shade")
 
 
 def test_contrast_pairs_ask_the_same_questions_and_only_the_image_decides() -> None:
@@ -143,9 +192,10 @@ def test_lessons_refuse_an_unknown_topic() -> None:
 
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = PretrainConfig(
-        steps=6,
+        steps=7,
         reading_steps=1,
         binding_steps=1,
+        comparison_steps=1,
         existence_steps=1,
         contrast_steps=2,
         vision_steps=2,
@@ -158,10 +208,13 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     )
     seen: list[tuple[int, int, float]] = []
     result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, progress=lambda *a: seen.append(a))
-    assert result.steps_done == 6 and not result.stopped_by_budget
+    assert result.steps_done == 7 and not result.stopped_by_budget
     assert np.isfinite(result.final_loss)
     assert set(result.vision_probe_accuracy) == {*ATTRIBUTE_CLASSES, "entity_kind"}
-    assert seen[-1][:2] == (8, 8)
+    assert seen[-1][:2] == (9, 9)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.float32)
     image = lesson(random.Random(0), "reading").image
     assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
+    report = generic_qa_report(loaded, n_scenes=1, seed=3)
+    assert {"colour", "named", "fine", "comparison"} <= set(report)
+    assert all(0 <= value <= 1 for value in report.values())

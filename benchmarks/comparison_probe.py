@@ -1,0 +1,309 @@
+"""Can a fresh toy language model learn to check a description against an image?
+
+Recognition ("Is Bo in this photo?") rests on comparing what the prompt says with what the image
+shows. This probe isolates the language model: a fresh toy LLaVA (the shipped sizes) is trained on
+``Is there a <colour> <kind>?`` with *ideal* image tokens in place of the projector's (per patch,
+the sum of the embeddings of the words naming its entity, see
+``personalization.toyworld.pretrain.ideal_image_tokens``), so neither tower nor projector can be
+blamed. Scenes hold one to three entities of distinct kinds; half the questions are true. Two
+question forms (``--questions``):
+
+* ``colour``: ``Is there a <colour> <kind>?``; false ones name a wrong colour of a present kind or
+  an absent kind;
+* ``named``: ``Pim is a red striped dog with a hat. Is Pim in this photo?``, as the
+  text-description method asks; false ones are one named attribute off a present entity (a
+  look-alike) or an absent kind.
+
+Two answer forms:
+
+* ``direct``: ``Yes`` / ``No``;
+* ``reading-first``: the model first says what it sees, then decides —
+  ``The dog is blue. No.`` / ``There is no cat. No.`` — so the decision compares two words of the
+  text instead of a word with image tokens.
+
+Every ``--eval-every`` steps it reports, on 192 held-out questions (64 scenes):
+``decision_forced`` (Yes/No right when the earlier answer words are given, i.e. teacher-forced),
+``reading_forced`` (the attribute words of the reading right, teacher-forced; reading-first only) and
+``decision_greedy`` (the Yes/No of the model's own greedy answer right, the end-to-end figure).
+
+    python benchmarks/comparison_probe.py --answers reading-first --steps 400 \\
+        --json benchmarks/results/comparison_probe_reading_first.json
+"""
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, cpu_autocast
+from personalization.toyworld.corpus import Conversation, capitalise, make_name
+from personalization.toyworld.pretrain import (
+    TOYWORLD_SPEC,
+    _ProjectorTap,
+    attribute_word_ids,
+    build_toy_tokenizer,
+    collate,
+    ideal_image_tokens,
+    image_token_count,
+)
+from personalization.toyworld.world import (
+    ACCESSORIES,
+    COLOURS,
+    KINDS,
+    PATTERNS,
+    accessory_phrase,
+    article,
+    random_entity,
+    render_scene_with_owners,
+)
+
+QUESTIONS_PER_SCENE = 3
+EVAL_SCENES = 64
+MAX_ANSWER_TOKENS = 12
+
+
+def colour_question(entities: list[Any], rng: random.Random, answers: str) -> tuple[str, str]:
+    """``Is there a <colour> <kind>?``: true, a present kind in a wrong colour, or an absent kind."""
+    kinds = [entity.kind for entity in entities]
+    colours = list(COLOURS)
+    if rng.random() < 0.5:
+        entity = rng.choice(entities)
+        kind, colour, present = entity.kind, entity.colour, True
+    elif rng.random() < 0.6:
+        entity = rng.choice(entities)
+        kind, colour, present = entity.kind, rng.choice([c for c in colours if c != entity.colour]), False
+    else:
+        kind, colour, present = rng.choice([k for k in KINDS if k not in kinds]), rng.choice(colours), False
+    decision = "Yes" if present else "No"
+    if answers == "direct":
+        return f"Is there a {colour} {kind}?", decision
+    shown = [entity for entity in entities if entity.kind == kind]
+    reading = f"The {kind} is {shown[0].colour}." if shown else f"There is no {kind}."
+    return f"Is there a {colour} {kind}?", f"{reading} {decision}."
+
+
+def _look(colour: str, pattern: str, accessory: str) -> str:
+    said = "no accessory" if accessory == "none" else accessory_phrase(accessory)
+    return f"{colour} and {pattern}, with {said}"
+
+
+def named_question(entities: list[Any], rng: random.Random, answers: str) -> tuple[str, str]:
+    """``Pim is a <colour> <pattern> <kind> with <accessory>. Is Pim in this photo?``, as the
+    text-description method asks: true, one named attribute off (a look-alike), or an absent kind."""
+    kinds = [entity.kind for entity in entities]
+    name = capitalise(make_name(rng))
+    if rng.random() < 0.5:
+        entity = rng.choice(entities)
+        kind, look, present = entity.kind, (entity.colour, entity.pattern, entity.accessory), True
+    else:
+        if rng.random() < 0.6:
+            entity = rng.choice(entities)
+            kind, look = entity.kind, [entity.colour, entity.pattern, entity.accessory]
+        else:
+            kind = rng.choice([k for k in KINDS if k not in kinds])
+            look = [rng.choice(list(COLOURS)), rng.choice(PATTERNS), rng.choice(ACCESSORIES)]
+        slot = rng.randrange(3)
+        look[slot] = rng.choice([v for v in (list(COLOURS), PATTERNS, ACCESSORIES)[slot] if v != look[slot]])
+        present = any((e.kind, e.colour, e.pattern, e.accessory) == (kind, *look) for e in entities)
+    colour, pattern, accessory = look
+    said = "no accessory" if accessory == "none" else accessory_phrase(accessory)
+    prompt = f"{name} is {article(colour)} {colour} {pattern} {kind} with {said}. Is {name} in this photo?"
+    decision = "Yes" if present else "No"
+    if answers == "direct":
+        return prompt, decision
+    shown = [entity for entity in entities if entity.kind == kind]
+    reading = (
+        f"The {kind} is {_look(shown[0].colour, shown[0].pattern, shown[0].accessory)}."
+        if shown
+        else f"There is no {kind}."
+    )
+    return prompt, f"{reading} {decision}."
+
+
+QUESTION_FORMS = {"colour": colour_question, "named": named_question}
+
+
+def scene(rng: random.Random, answers: str, form: str) -> Conversation:
+    entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((1, 2, 3)))]
+    image, owners = render_scene_with_owners(entities, rng)
+    turns = [QUESTION_FORMS[form](entities, rng, answers) for _ in range(QUESTIONS_PER_SCENE)]
+    return Conversation(image=image, turns=turns, entities=entities, owners=owners)
+
+
+class Probe:
+    def __init__(self, answers: str, seed: int) -> None:
+        self.answers = answers
+        self.tokenizer = build_toy_tokenizer(seed)
+        self.spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
+        self.processor = build_processor(
+            self.tokenizer, image_size=self.spec.image_size, patch_size=self.spec.patch_size
+        )
+        self.model = build_llava(self.tokenizer, self.spec)
+        self.model.config.vision_feature_layer = -1
+        self.model.model.vision_tower.requires_grad_(False)
+        self.word_ids = attribute_word_ids(self.tokenizer)
+        self.tap = _ProjectorTap()
+        self.model.model.multi_modal_projector.register_forward_hook(self.tap)
+        self.image_tokens = image_token_count(self.spec)
+        encode = self.tokenizer.encode
+        self.decision_ids = {encode(f" {w}", add_special_tokens=False)[0]: w for w in ("Yes", "No")}
+        # First token of every named attribute value a reading can say (colour, pattern, accessory).
+        values = [*COLOURS, *PATTERNS, *(a for a in ACCESSORIES if a != "none")]
+        self.reading_ids = {encode(f" {v}", add_special_tokens=False)[0] for v in values}
+
+    def _feed_ideal(self, batch: list[Conversation]) -> None:
+        embeddings = self.model.get_input_embeddings().weight.detach().float()
+        self.tap.ideal = ideal_image_tokens(batch, embeddings, self.word_ids, self.spec.patch_size)
+        self.tap.replace = torch.ones(len(batch), dtype=torch.bool)
+
+    def batch(self, examples: list[Conversation]) -> dict[str, torch.Tensor]:
+        self._feed_ideal(examples)
+        return collate(
+            examples, self.processor, image_tokens=self.image_tokens, max_positions=self.spec.max_positions
+        )
+
+    @torch.no_grad()
+    def forced(self, scenes: list[Conversation]) -> tuple[float, float]:
+        decisions = readings = decisions_right = readings_right = 0
+        for start in range(0, len(scenes), 32):
+            batch = self.batch(scenes[start : start + 32])
+            labels = batch.pop("labels")
+            with cpu_autocast():
+                predicted = self.model(**batch).logits[:, :-1].argmax(-1)
+            gold = labels[:, 1:]
+            for token in self.decision_ids:
+                decisions += int((gold == token).sum())
+                decisions_right += int(((gold == token) & (predicted == token)).sum())
+            for token in self.reading_ids:
+                readings += int((gold == token).sum())
+                readings_right += int(((gold == token) & (predicted == token)).sum())
+        return decisions_right / decisions, readings_right / readings if readings else float("nan")
+
+    @torch.no_grad()
+    def greedy(self, scenes: list[Conversation]) -> float:
+        """Share of single-question prompts whose greedy answer ends with the right Yes/No."""
+        singles = [
+            Conversation(image=s.image, turns=[turn], entities=s.entities, owners=s.owners)
+            for s in scenes
+            for turn in s.turns
+        ]
+        right = 0
+        pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        for start in range(0, len(singles), 32):
+            chunk = singles[start : start + 32]
+            prompts = [replace(c, turns=[(c.turns[0][0], "")]) for c in chunk]
+            batch = self.batch(prompts)
+            # Drop the empty answer (" " and </s>): keep everything up to "ASSISTANT:".
+            lengths = [int((row != -100).nonzero()[0]) for row in batch["labels"]]
+            rows = [batch["input_ids"][i, :n].tolist() for i, n in enumerate(lengths)]
+            width = max(lengths)
+            # Left padding: rotary positions make attention shift-invariant.
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            answers: list[list[int]] = [[] for _ in rows]
+            for _ in range(MAX_ANSWER_TOKENS):
+                with cpu_autocast():
+                    logits = self.model(
+                        input_ids=ids, attention_mask=mask, pixel_values=batch["pixel_values"]
+                    ).logits[:, -1]
+                step = logits.argmax(-1)
+                for i, token in enumerate(step.tolist()):
+                    if not answers[i] or answers[i][-1] != eos:
+                        answers[i].append(token)
+                ids = torch.cat([ids, step[:, None]], dim=1)
+                mask = torch.cat([mask, torch.ones_like(step)[:, None]], dim=1)
+                if all(a and a[-1] == eos for a in answers):
+                    break
+            for conversation, answer in zip(chunk, answers, strict=True):
+                said = [self.decision_ids[t] for t in answer if t in self.decision_ids]
+                truth = conversation.turns[0][1].rstrip(".").split()[-1]
+                right += bool(said) and said[-1] == truth
+        return right / len(singles)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--answers", choices=["direct", "reading-first"], required=True)
+    parser.add_argument("--questions", choices=sorted(QUESTION_FORMS), default="colour")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    probe = Probe(args.answers, args.seed)
+    held_out_rng = random.Random(10_000 + args.seed)
+    held_out = [scene(held_out_rng, args.answers, args.questions) for _ in range(EVAL_SCENES)]
+    optimizer = torch.optim.AdamW(
+        [p for p in probe.model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98)
+    )
+    rng = random.Random(args.seed)
+    curve: list[dict[str, float]] = []
+    started = time.monotonic()
+    smoothed = float("nan")
+
+    def record(step: int) -> None:
+        probe.model.eval()
+        forced, reading = probe.forced(held_out)
+        point = {
+            "step": step,
+            "seconds": round(time.monotonic() - started, 1),
+            "loss": round(smoothed, 4),
+            "decision_forced": round(forced, 4),
+            "reading_forced": round(reading, 4),
+            "decision_greedy": round(probe.greedy(held_out), 4),
+        }
+        curve.append(point)
+        print(json.dumps(point), flush=True)
+        probe.model.train()
+        probe.model.model.vision_tower.eval()
+
+    record(0)
+    for step in range(1, args.steps + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * min(1.0, step / 30)
+        batch = probe.batch([scene(rng, args.answers, args.questions) for _ in range(args.batch_size)])
+        with cpu_autocast():
+            loss = probe.model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(probe.model.parameters(), 1.0)
+        optimizer.step()
+        value = float(loss.detach())
+        smoothed = value if smoothed != smoothed else 0.9 * smoothed + 0.1 * value
+        if step % args.eval_every == 0 or step == args.steps:
+            record(step)
+    result = {
+        "command": " ".join(["python", "benchmarks/comparison_probe.py", *(argv or sys.argv[1:])]),
+        "answers": args.answers,
+        "questions": args.questions,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+        "held_out_questions": EVAL_SCENES * QUESTIONS_PER_SCENE,
+        "machine": f"{platform.processor() or platform.machine()}, {args.threads} threads, "
+        f"torch {torch.__version__}",
+        "curve": curve,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
