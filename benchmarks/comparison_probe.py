@@ -2,10 +2,10 @@
 
 Recognition ("Is Bo in this photo?") rests on comparing what the prompt says with what the image
 shows. This probe isolates the language model: a fresh toy LLaVA (the shipped sizes) is trained on
-``Is there a <colour> <kind>?`` with *ideal* image tokens in place of the projector's (per patch,
-the sum of the embeddings of the words naming its entity, see
-``personalization.toyworld.pretrain.ideal_image_tokens``), so neither tower nor projector can be
-blamed. Scenes hold one to three entities of distinct kinds; half the questions are true. Two
+yes/no questions (:func:`personalization.toyworld.corpus.comparison_turn`) with *ideal* image
+tokens in place of the projector's (per patch, the sum of the embeddings of the words naming its
+entity, see ``personalization.toyworld.pretrain.ideal_image_tokens``), so neither tower nor
+projector can be blamed. Scenes hold one to three entities of distinct kinds; half the questions are true. Two
 question forms (``--questions``):
 
 * ``colour``: ``Is there a <colour> <kind>?``; false ones name a wrong colour of a present kind or
@@ -14,20 +14,22 @@ question forms (``--questions``):
   text-description method asks; false ones are one named attribute off a present entity (a
   look-alike) or an absent kind.
 
-Two answer forms:
+Three answer forms:
 
 * ``direct``: ``Yes`` / ``No``;
 * ``reading-first``: the model first says what it sees, then decides —
-  ``The dog is blue. No.`` / ``There is no cat. No.`` — so the decision compares two words of the
-  text instead of a word with image tokens.
+  ``The dog is blue. No.`` / ``There is no cat. No.`` — so the decision compares words of the
+  text instead of words with image tokens;
+* ``checked``: each named attribute read and checked on its own, then the decision —
+  ``The dog: blue not red, striped yes, hat yes. No.`` — so each step compares one word.
 
 Every ``--eval-every`` steps it reports, on 192 held-out questions (64 scenes):
 ``decision_forced`` (Yes/No right when the earlier answer words are given, i.e. teacher-forced),
 ``reading_forced`` (the attribute words of the reading right, teacher-forced; reading-first only) and
 ``decision_greedy`` (the Yes/No of the model's own greedy answer right, the end-to-end figure).
 
-    python benchmarks/comparison_probe.py --answers reading-first --steps 400 \\
-        --json benchmarks/results/comparison_probe_reading_first.json
+    python benchmarks/comparison_probe.py --answers reading-first --questions named --steps 300 \\
+        --json benchmarks/results/comparison_probe_named_reading_first.json
 """
 
 import argparse
@@ -38,13 +40,12 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, cpu_autocast
-from personalization.toyworld.corpus import Conversation, capitalise, make_name
+from personalization.toyworld.corpus import ANSWER_FORMS, COMPARISON_FORMS, Conversation, comparison_turn
 from personalization.toyworld.pretrain import (
     TOYWORLD_SPEC,
     _ProjectorTap,
@@ -59,82 +60,20 @@ from personalization.toyworld.world import (
     COLOURS,
     KINDS,
     PATTERNS,
-    accessory_phrase,
-    article,
     random_entity,
     render_scene_with_owners,
 )
 
 QUESTIONS_PER_SCENE = 3
 EVAL_SCENES = 64
-MAX_ANSWER_TOKENS = 12
-
-
-def colour_question(entities: list[Any], rng: random.Random, answers: str) -> tuple[str, str]:
-    """``Is there a <colour> <kind>?``: true, a present kind in a wrong colour, or an absent kind."""
-    kinds = [entity.kind for entity in entities]
-    colours = list(COLOURS)
-    if rng.random() < 0.5:
-        entity = rng.choice(entities)
-        kind, colour, present = entity.kind, entity.colour, True
-    elif rng.random() < 0.6:
-        entity = rng.choice(entities)
-        kind, colour, present = entity.kind, rng.choice([c for c in colours if c != entity.colour]), False
-    else:
-        kind, colour, present = rng.choice([k for k in KINDS if k not in kinds]), rng.choice(colours), False
-    decision = "Yes" if present else "No"
-    if answers == "direct":
-        return f"Is there a {colour} {kind}?", decision
-    shown = [entity for entity in entities if entity.kind == kind]
-    reading = f"The {kind} is {shown[0].colour}." if shown else f"There is no {kind}."
-    return f"Is there a {colour} {kind}?", f"{reading} {decision}."
-
-
-def _look(colour: str, pattern: str, accessory: str) -> str:
-    said = "no accessory" if accessory == "none" else accessory_phrase(accessory)
-    return f"{colour} and {pattern}, with {said}"
-
-
-def named_question(entities: list[Any], rng: random.Random, answers: str) -> tuple[str, str]:
-    """``Pim is a <colour> <pattern> <kind> with <accessory>. Is Pim in this photo?``, as the
-    text-description method asks: true, one named attribute off (a look-alike), or an absent kind."""
-    kinds = [entity.kind for entity in entities]
-    name = capitalise(make_name(rng))
-    if rng.random() < 0.5:
-        entity = rng.choice(entities)
-        kind, look, present = entity.kind, (entity.colour, entity.pattern, entity.accessory), True
-    else:
-        if rng.random() < 0.6:
-            entity = rng.choice(entities)
-            kind, look = entity.kind, [entity.colour, entity.pattern, entity.accessory]
-        else:
-            kind = rng.choice([k for k in KINDS if k not in kinds])
-            look = [rng.choice(list(COLOURS)), rng.choice(PATTERNS), rng.choice(ACCESSORIES)]
-        slot = rng.randrange(3)
-        look[slot] = rng.choice([v for v in (list(COLOURS), PATTERNS, ACCESSORIES)[slot] if v != look[slot]])
-        present = any((e.kind, e.colour, e.pattern, e.accessory) == (kind, *look) for e in entities)
-    colour, pattern, accessory = look
-    said = "no accessory" if accessory == "none" else accessory_phrase(accessory)
-    prompt = f"{name} is {article(colour)} {colour} {pattern} {kind} with {said}. Is {name} in this photo?"
-    decision = "Yes" if present else "No"
-    if answers == "direct":
-        return prompt, decision
-    shown = [entity for entity in entities if entity.kind == kind]
-    reading = (
-        f"The {kind} is {_look(shown[0].colour, shown[0].pattern, shown[0].accessory)}."
-        if shown
-        else f"There is no {kind}."
-    )
-    return prompt, f"{reading} {decision}."
-
-
-QUESTION_FORMS = {"colour": colour_question, "named": named_question}
+MAX_ANSWER_TOKENS = 24
 
 
 def scene(rng: random.Random, answers: str, form: str) -> Conversation:
+    """A scene of one to three entities of distinct kinds with three questions of ``form``."""
     entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((1, 2, 3)))]
     image, owners = render_scene_with_owners(entities, rng)
-    turns = [QUESTION_FORMS[form](entities, rng, answers) for _ in range(QUESTIONS_PER_SCENE)]
+    turns = [comparison_turn(entities, rng, form=form, answers=answers) for _ in range(QUESTIONS_PER_SCENE)]
     return Conversation(image=image, turns=turns, entities=entities, owners=owners)
 
 
@@ -223,9 +162,10 @@ class Probe:
                 if all(a and a[-1] == eos for a in answers):
                     break
             for conversation, answer in zip(chunk, answers, strict=True):
+                # The first Yes/No it says is its decision (a reading says neither).
                 said = [self.decision_ids[t] for t in answer if t in self.decision_ids]
                 truth = conversation.turns[0][1].rstrip(".").split()[-1]
-                right += bool(said) and said[-1] == truth
+                right += bool(said) and said[0] == truth
         return right / len(singles)
 
 
@@ -233,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--answers", choices=["direct", "reading-first"], required=True)
-    parser.add_argument("--questions", choices=sorted(QUESTION_FORMS), default="colour")
+    parser.add_argument("--answers", choices=ANSWER_FORMS, required=True)
+    parser.add_argument("--questions", choices=COMPARISON_FORMS, default="colour")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -317,6 +317,7 @@ def _named_turns(entities: list[EntitySpec], rng: random.Random) -> list[Turn]:
 
 
 COMPARISON_FORMS = ("colour", "named")
+ANSWER_FORMS = ("direct", "reading-first", "checked")
 
 
 def _look(entity: EntitySpec) -> str:
@@ -324,21 +325,33 @@ def _look(entity: EntitySpec) -> str:
     return f"{entity.colour} and {entity.pattern}, with {said}"
 
 
+def _value_word(entity: EntitySpec, attribute: str) -> str:
+    value = str(getattr(entity, attribute))
+    return "no accessory" if attribute == "accessory" and value == "none" else value
+
+
 def comparison_turn(
-    entities: list[EntitySpec], rng: random.Random, *, form: str | None = None, reading_first: bool = False
+    entities: list[EntitySpec], rng: random.Random, *, form: str | None = None, answers: str = "direct"
 ) -> Turn:
     """A yes/no question that only a comparison of named attributes with the image answers.
 
     ``colour``: ``Is there a <colour> <kind>?``; ``named``: a made-up name bound to a colour,
     pattern, kind and accessory, then ``Is <name> in this photo?``, as the text-description
     method asks. Half are true; the others are one named attribute off a present entity (a
-    look-alike) or name an absent kind. ``form`` None picks one at random. With
-    ``reading_first`` the answer first says what the image shows of that kind, then decides:
-    ``The dog is blue. No.`` / ``There is no cat. No.``. ``entities`` must be of distinct kinds.
+    look-alike) or name an absent kind. ``form`` None picks one at random. ``entities`` must be of
+    distinct kinds. ``answers``:
+
+    - ``direct``: ``Yes`` / ``No``;
+    - ``reading-first``: what the image shows of that kind, then the decision:
+      ``The dog is blue and striped, with a hat. No.`` / ``There is no cat. No.``;
+    - ``checked``: each named attribute read and checked against the question's, then the
+      decision: ``The dog: blue not red, striped yes, hat yes. No.``.
     """
     form = form or rng.choice(COMPARISON_FORMS)
     if form not in COMPARISON_FORMS:
         raise ValueError(f"form={form!r} is not one of {COMPARISON_FORMS}")
+    if answers not in ANSWER_FORMS:
+        raise ValueError(f"answers={answers!r} is not one of {ANSWER_FORMS}")
     kinds = [entity.kind for entity in entities]
     if rng.random() < 0.5:
         target = rng.choice(entities)
@@ -358,6 +371,7 @@ def comparison_turn(
         question = f"Is there {article(target.colour)} {target.colour} {target.kind}?"
         present = any(entity.colour == target.colour for entity in shown)
         reading = f"The {target.kind} is {shown[0].colour}." if shown else ""
+        checked: tuple[str, ...] = ("colour",)
     else:
         name = make_name(rng)
         said = "no accessory" if target.accessory == "none" else accessory_phrase(target.accessory)
@@ -366,10 +380,19 @@ def comparison_turn(
         named = ("colour", "pattern", "accessory")
         present = any(all(getattr(e, a) == getattr(target, a) for a in named) for e in shown)
         reading = f"The {target.kind} is {_look(shown[0])}." if shown else ""
+        checked = named
     decision = "Yes" if present else "No"
-    if not reading_first:
+    if answers == "direct":
         return question, decision
-    return question, f"{reading or f'There is no {target.kind}.'} {decision}."
+    if not shown:
+        return question, f"There is no {target.kind}. {decision}."
+    if answers == "checked":
+        pieces = []
+        for attribute in checked:
+            seen, asked = _value_word(shown[0], attribute), _value_word(target, attribute)
+            pieces.append(f"{seen} yes" if seen == asked else f"{seen} not {asked}")
+        reading = f"The {target.kind}: {', '.join(pieces)}."
+    return question, f"{reading} {decision}."
 
 
 def _text_only_turns(rng: random.Random) -> list[Turn]:

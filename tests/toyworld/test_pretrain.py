@@ -8,6 +8,7 @@ import torch
 
 from personalization.modeling import load_model
 from personalization.toyworld.corpus import (
+    ANSWER_FORMS,
     COMPARISON_FORMS,
     LESSON_TOPICS,
     Conversation,
@@ -130,14 +131,14 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
                 assert any(kind in question for kind in kinds) or question.startswith("What")
 
 
-@pytest.mark.parametrize("reading_first", [False, True])
-def test_comparison_questions_are_balanced_and_answered_by_the_named_attributes(reading_first: bool) -> None:
+@pytest.mark.parametrize("answers", ANSWER_FORMS)
+def test_comparison_questions_are_balanced_and_answered_by_the_named_attributes(answers: str) -> None:
     rng = random.Random(8)
     decisions: dict[str, list[str]] = {form: [] for form in COMPARISON_FORMS}
     for index in range(400):
         entities = random_scene_entities(rng)
         form = COMPARISON_FORMS[index % 2]
-        question, reply = comparison_turn(entities, rng, form=form, reading_first=reading_first)
+        question, reply = comparison_turn(entities, rng, form=form, answers=answers)
         decision = reply.rstrip(".").split()[-1]
         decisions[form].append(decision)
         kind = next(k for k in KINDS if f" {k}" in question)
@@ -154,17 +155,25 @@ def test_comparison_questions_are_balanced_and_answered_by_the_named_attributes(
                 for e in shown
             )
         assert decision == ("Yes" if truth else "No"), (question, reply, entities)
-        if reading_first:
-            assert reply.startswith(f"The {kind} is {shown[0].colour}" if shown else f"There is no {kind}.")
-        else:
+        if answers == "direct":
             assert reply in ("Yes", "No")
+        elif not shown:
+            assert reply == f"There is no {kind}. No."
+        elif answers == "reading-first":
+            assert reply.startswith(f"The {kind} is {shown[0].colour}")
+        else:
+            assert reply.startswith(f"The {kind}: {shown[0].colour} ")
+            assert (" not " in reply) == (decision == "No"), reply
     for form, said in decisions.items():
         assert 0.4 < said.count("Yes") / len(said) < 0.6, form
 
 
 def test_comparison_refuses_an_unknown_form() -> None:
+    entities = random_scene_entities(random.Random(0))
     with pytest.raises(ValueError, match="form"):
-        comparison_turn(random_scene_entities(random.Random(0)), random.Random(0), form="shade")
+        comparison_turn(entities, random.Random(0), form="shade")
+    with pytest.raises(ValueError, match="answers"):
+        comparison_turn(entities, random.Random(0), answers="maybe")
 
 
 def test_contrast_pairs_ask_the_same_questions_and_only_the_image_decides() -> None:
