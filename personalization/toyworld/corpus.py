@@ -320,9 +320,13 @@ COMPARISON_FORMS = ("colour", "named")
 ANSWER_FORMS = ("direct", "reading-first", "checked")
 
 
+def _wearing(accessory: str) -> str:
+    """What follows "with": ``a hat``, ``glasses``, ``no accessory``."""
+    return "no accessory" if accessory == "none" else accessory_phrase(accessory)
+
+
 def _look(entity: EntitySpec) -> str:
-    said = "no accessory" if entity.accessory == "none" else accessory_phrase(entity.accessory)
-    return f"{entity.colour} and {entity.pattern}, with {said}"
+    return f"{entity.colour} and {entity.pattern}, with {_wearing(entity.accessory)}"
 
 
 def _value_word(entity: EntitySpec, attribute: str) -> str:
@@ -374,8 +378,7 @@ def comparison_turn(
         checked: tuple[str, ...] = ("colour",)
     else:
         name = make_name(rng)
-        said = "no accessory" if target.accessory == "none" else accessory_phrase(target.accessory)
-        text = f"{target.colour} {target.pattern} {target.kind} with {said}"
+        text = f"{target.colour} {target.pattern} {target.kind} with {_wearing(target.accessory)}"
         question = f"{name} is {article(text)} {text}. Is {name} in this photo?"
         named = ("colour", "pattern", "accessory")
         present = any(all(getattr(e, a) == getattr(target, a) for a in named) for e in shown)

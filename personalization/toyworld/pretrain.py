@@ -97,6 +97,8 @@ TOYWORLD_SPEC = TinyLlavaSpec(
 TOKENIZER_VOCAB_SIZE = 600
 TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
+LESSON_ORDER = ("reading", "binding", "comparison", "existence", "contrast")
+"""The lessons before the corpus, in the order stage 2 gives them (``<topic>_steps`` each)."""
 PAD_TO_MULTIPLE = 64
 
 ProgressFn = Callable[[int, int, float], None]
@@ -161,13 +163,7 @@ class PretrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} must be positive")
-        lessons = (
-            self.reading_steps,
-            self.binding_steps,
-            self.comparison_steps,
-            self.existence_steps,
-            self.contrast_steps,
-        )
+        lessons = tuple(steps for _, steps in self.lesson_plan)
         if min(lessons) < 0 or self.lesson_steps > self.steps:
             raise ValueError(
                 f"reading, binding, comparison, existence and contrast steps {lessons} must not be negative "
@@ -180,15 +176,22 @@ class PretrainConfig:
             raise ValueError(f"ideal_until={self.ideal_until} must lie in (0, 1]")
 
     @property
+    def lesson_plan(self) -> tuple[tuple[str, int], ...]:
+        """The lessons before the corpus, in order, with their steps."""
+        return tuple((topic, getattr(self, f"{topic}_steps")) for topic in LESSON_ORDER)
+
+    @property
     def lesson_steps(self) -> int:
         """Steps before the corpus: reading, binding, comparison, existence, then contrast lessons."""
-        return (
-            self.reading_steps
-            + self.binding_steps
-            + self.comparison_steps
-            + self.existence_steps
-            + self.contrast_steps
-        )
+        return sum(steps for _, steps in self.lesson_plan)
+
+    def lesson_at(self, step: int) -> str | None:
+        """The lesson topic of ``step``, or None once the corpus has begun."""
+        for topic, steps in self.lesson_plan:
+            if step < steps:
+                return topic
+            step -= steps
+        return None
 
 
 @dataclass(frozen=True)
@@ -397,9 +400,7 @@ def pretrain(
         lr=config.learning_rate,
         betas=(0.9, 0.98),
     )
-    reading, binding, comparison, existence, contrast = (
-        lessons(seed, topic) for topic in ("reading", "binding", "comparison", "existence", "contrast")
-    )
+    lesson_streams = {topic: lessons(seed, topic) for topic in LESSON_ORDER}
     stream = iter(conversations(seed))
     image_tokens = image_token_count(spec)
     word_ids = attribute_word_ids(tokenizer)
@@ -418,19 +419,10 @@ def pretrain(
             stopped_by_budget = True
             break
         step_started = time.monotonic()
-        if step < config.reading_steps:
-            source, share = reading, config.reading_ideal_share
-        elif step < config.reading_steps + config.binding_steps:
-            source, share = binding, config.binding_ideal_share
-        elif step < config.reading_steps + config.binding_steps + config.comparison_steps:
-            source, share = comparison, config.binding_ideal_share
-        elif (
-            step
-            < config.reading_steps + config.binding_steps + config.comparison_steps + config.existence_steps
-        ):
-            source, share = existence, config.binding_ideal_share
-        elif step < config.lesson_steps:
-            source, share = contrast, config.binding_ideal_share
+        topic = config.lesson_at(step)
+        if topic is not None:
+            source = lesson_streams[topic]
+            share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
         else:
             corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
             source = stream
