@@ -45,7 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, cpu_autocast
-from personalization.toyworld.corpus import ANSWER_FORMS, COMPARISON_FORMS, Conversation, comparison_turn
+from personalization.toyworld.corpus import ANSWER_FORMS, QUESTION_FORMS, Conversation, comparison_turn
 from personalization.toyworld.pretrain import (
     TOYWORLD_SPEC,
     _ProjectorTap,
@@ -69,11 +69,16 @@ EVAL_SCENES = 64
 MAX_ANSWER_TOKENS = 24
 
 
-def scene(rng: random.Random, answers: str, form: str) -> Conversation:
-    """A scene of one to three entities of distinct kinds with three questions of ``form``."""
+def scene(rng: random.Random, answers: str | tuple[str, ...], form: str) -> Conversation:
+    """A scene of one to three entities of distinct kinds with three questions of ``form``, each
+    answered in ``answers`` (or in one of several, picked at random per question)."""
     entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((1, 2, 3)))]
     image, owners = render_scene_with_owners(entities, rng)
-    turns = [comparison_turn(entities, rng, form=form, answers=answers) for _ in range(QUESTIONS_PER_SCENE)]
+    forms = (answers,) if isinstance(answers, str) else answers
+    turns = [
+        comparison_turn(entities, rng, form=form, answers=forms[0] if len(forms) == 1 else rng.choice(forms))
+        for _ in range(QUESTIONS_PER_SCENE)
+    ]
     return Conversation(image=image, turns=turns, entities=entities, owners=owners)
 
 
@@ -173,8 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--answers", choices=ANSWER_FORMS, required=True)
-    parser.add_argument("--questions", choices=COMPARISON_FORMS, default="colour")
+    parser.add_argument(
+        "--answers",
+        required=True,
+        help=f"answer form of the training questions, one of {ANSWER_FORMS}, or several joined by "
+        "commas (each question picks one)",
+    )
+    parser.add_argument("--questions", choices=QUESTION_FORMS, default="colour")
+    parser.add_argument(
+        "--eval-answers", choices=ANSWER_FORMS, help="held-out answer form (default: the first of --answers)"
+    )
+    parser.add_argument(
+        "--eval-questions", choices=QUESTION_FORMS, help="held-out question form (default: --questions)"
+    )
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -183,11 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
+    answers = tuple(args.answers.split(","))
+    if unknown := [a for a in answers if a not in ANSWER_FORMS]:
+        parser.error(f"--answers: {', '.join(unknown)} not among {', '.join(ANSWER_FORMS)}")
+    eval_answers = args.eval_answers or answers[0]
+    eval_questions = args.eval_questions or args.questions
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    probe = Probe(args.answers, args.seed)
+    probe = Probe(eval_answers, args.seed)
     held_out_rng = random.Random(10_000 + args.seed)
-    held_out = [scene(held_out_rng, args.answers, args.questions) for _ in range(EVAL_SCENES)]
+    held_out = [scene(held_out_rng, eval_answers, eval_questions) for _ in range(EVAL_SCENES)]
     optimizer = torch.optim.AdamW(
         [p for p in probe.model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98)
     )
@@ -216,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     for step in range(1, args.steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, step / 30)
-        batch = probe.batch([scene(rng, args.answers, args.questions) for _ in range(args.batch_size)])
+        batch = probe.batch(
+            [
+                scene(rng, answers if len(answers) > 1 else answers[0], args.questions)
+                for _ in range(args.batch_size)
+            ]
+        )
         with cpu_autocast():
             loss = probe.model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
@@ -231,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python", "benchmarks/comparison_probe.py", *(argv or sys.argv[1:])]),
         "answers": args.answers,
         "questions": args.questions,
+        "eval_answers": eval_answers,
+        "eval_questions": eval_questions,
         "steps": args.steps,
         "batch_size": args.batch_size,
         "learning_rate": args.lr,

@@ -226,13 +226,22 @@ def recognition_sentence(results: Sequence[Recognition]) -> str:
     """ "Yes, Bo is in the photo." / "No, …" for one or several recognitions (all must be present)."""
     present = [r.subject for r in results if r.present]
     absent = [r.subject for r in results if not r.present]
-    details = ", ".join(f"{r.subject} {r.probability:.0%}" for r in results)
+    details = "; ".join(_score(r) for r in results)
     if not absent:
         return f"Yes, {_join(present)} {'is' if len(present) == 1 else 'are'} in the photo. ({details})"
     if not present:
         return f"No, {_join(absent)} {'is' if len(absent) == 1 else 'are'} not in the photo. ({details})"
     verb = "is" if len(present) == 1 else "are"
     return f"No, only {_join(present)} {verb} in the photo, not {_join(absent)}. ({details})"
+
+
+def _score(result: Recognition) -> str:
+    """``Bo 51%, needs 53%``: the score beside the subject's own threshold, so a "No" at 51% reads
+    as the calibrated decision it is (one decimal where whole percents would look equal)."""
+    digits = 0
+    while digits < 2 and round(result.probability * 100, digits) == round(result.threshold * 100, digits):
+        digits += 1
+    return f"{result.subject} {result.probability:.{digits}%}, needs {result.threshold:.{digits}%}"
 
 
 def _join(names: Sequence[str]) -> str:

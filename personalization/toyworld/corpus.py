@@ -317,6 +317,10 @@ def _named_turns(entities: list[EntitySpec], rng: random.Random) -> list[Turn]:
 
 
 COMPARISON_FORMS = ("colour", "named")
+"""The forms a comparison lesson draws from when none is asked for."""
+QUESTION_FORMS = (*COMPARISON_FORMS, "partial")
+"""Every form :func:`comparison_turn` can ask, ``partial`` included (asked for by name only)."""
+NAMED_ATTRIBUTES = ("colour", "pattern", "accessory")
 ANSWER_FORMS = ("direct", "reading-first", "checked")
 
 
@@ -341,9 +345,11 @@ def comparison_turn(
 
     ``colour``: ``Is there a <colour> <kind>?``; ``named``: a made-up name bound to a colour,
     pattern, kind and accessory, then ``Is <name> in this photo?``, as the text-description
-    method asks. Half are true; the others are one named attribute off a present entity (a
-    look-alike) or name an absent kind. ``form`` None picks one at random. ``entities`` must be of
-    distinct kinds. ``answers``:
+    method asks; ``partial``: the same with a random non-empty subset of the three attributes
+    (``Pim is a striped dog. Is Pim in this photo?``), so a description can be learned one
+    attribute at a time. Half are true; the others are one named attribute off a present entity (a
+    look-alike) or name an absent kind. ``form`` None picks ``colour`` or ``named`` at random.
+    ``entities`` must be of distinct kinds. ``answers``:
 
     - ``direct``: ``Yes`` / ``No``;
     - ``reading-first``: what the image shows of that kind, then the decision:
@@ -352,10 +358,14 @@ def comparison_turn(
       decision: ``The dog: blue not red, striped yes, hat yes. No.``.
     """
     form = form or rng.choice(COMPARISON_FORMS)
-    if form not in COMPARISON_FORMS:
-        raise ValueError(f"form={form!r} is not one of {COMPARISON_FORMS}")
+    if form not in QUESTION_FORMS:
+        raise ValueError(f"form={form!r} is not one of {QUESTION_FORMS}")
     if answers not in ANSWER_FORMS:
         raise ValueError(f"answers={answers!r} is not one of {ANSWER_FORMS}")
+    named: tuple[str, ...] = ("colour",) if form == "colour" else NAMED_ATTRIBUTES
+    if form == "partial":
+        chosen = set(rng.sample(NAMED_ATTRIBUTES, rng.randint(1, len(NAMED_ATTRIBUTES))))
+        named = tuple(a for a in NAMED_ATTRIBUTES if a in chosen)
     kinds = [entity.kind for entity in entities]
     if rng.random() < 0.5:
         target = rng.choice(entities)
@@ -364,7 +374,7 @@ def comparison_turn(
             target = rng.choice(entities)
         else:
             target = random_entity(rng, kind=rng.choice([k for k in KINDS if k not in kinds]))
-        off = "colour" if form == "colour" else rng.choice(("colour", "pattern", "accessory"))
+        off = "colour" if form == "colour" else rng.choice(named)
         values: tuple[str, ...] = {"colour": tuple(COLOURS), "pattern": PATTERNS, "accessory": ACCESSORIES}[
             off
         ]
@@ -375,15 +385,15 @@ def comparison_turn(
         question = f"Is there {article(target.colour)} {target.colour} {target.kind}?"
         present = any(entity.colour == target.colour for entity in shown)
         reading = f"The {target.kind} is {shown[0].colour}." if shown else ""
-        checked: tuple[str, ...] = ("colour",)
     else:
         name = make_name(rng)
-        text = f"{target.colour} {target.pattern} {target.kind} with {_wearing(target.accessory)}"
+        words = [str(getattr(target, a)) for a in ("colour", "pattern") if a in named]
+        text = " ".join((*words, target.kind))
+        if "accessory" in named:
+            text += f" with {_wearing(target.accessory)}"
         question = f"{name} is {article(text)} {text}. Is {name} in this photo?"
-        named = ("colour", "pattern", "accessory")
         present = any(all(getattr(e, a) == getattr(target, a) for a in named) for e in shown)
         reading = f"The {target.kind} is {_look(shown[0])}." if shown else ""
-        checked = named
     decision = "Yes" if present else "No"
     if answers == "direct":
         return question, decision
@@ -391,7 +401,7 @@ def comparison_turn(
         return question, f"There is no {target.kind}. {decision}."
     if answers == "checked":
         pieces = []
-        for attribute in checked:
+        for attribute in named:
             seen, asked = _value_word(shown[0], attribute), _value_word(target, attribute)
             pieces.append(f"{seen} yes" if seen == asked else f"{seen} not {asked}")
         reading = f"The {target.kind}: {', '.join(pieces)}."

@@ -93,3 +93,13 @@ def test_recognition_sentences_start_with_yes_or_no() -> None:
     assert recognition_sentence([Recognition("Bo", 0.2, 0.5)]).startswith("No, Bo is not in the photo")
     both = recognition_sentence([Recognition("Bo", 0.9, 0.5), Recognition("Mam", 0.1, 0.5)])
     assert both.startswith("No, only Bo is in the photo, not Mam")
+
+
+def test_recognition_sentences_show_each_threshold() -> None:
+    """A calibrated "No" at 51 % must not read as a contradiction: the threshold is shown."""
+    assert recognition_sentence([Recognition("Zemi", 0.51, 0.53)]) == (
+        "No, Zemi is not in the photo. (Zemi 51%, needs 53%)"
+    )
+    assert recognition_sentence([Recognition("Zemi", 0.5312, 0.5338)]).endswith("(Zemi 53.1%, needs 53.4%)")
+    both = recognition_sentence([Recognition("Bo", 0.9, 0.5), Recognition("Mam", 0.1, 0.45)])
+    assert both.endswith("(Bo 90%, needs 50%; Mam 10%, needs 45%)")

@@ -34,7 +34,7 @@ from personalization.toyworld.vision_warmup import (
     VisionWarmupConfig,
     patch_labels,
 )
-from personalization.toyworld.world import COLOURS, KINDS, EntitySpec, accessory_phrase
+from personalization.toyworld.world import COLOURS, KINDS, PATTERNS, EntitySpec, accessory_phrase
 
 
 def _owner_map() -> np.ndarray:
@@ -166,6 +166,44 @@ def test_comparison_questions_are_balanced_and_answered_by_the_named_attributes(
             assert (" not " in reply) == (decision == "No"), reply
     for form, said in decisions.items():
         assert 0.4 < said.count("Yes") / len(said) < 0.6, form
+
+
+def _fits_description(entity: EntitySpec, description: str) -> tuple[bool, int]:
+    """Does ``entity`` fit ``a red striped dog with a hat`` (any named attribute may be left out)?
+    Also returns how many named attributes the description gives."""
+    kind = next(k for k in KINDS if f" {k}" in f" {description}")
+    before, _, after = description.partition(f" {kind}")
+    words = before.split()[1:]  # drop the article
+    colours = [w for w in words if w in COLOURS]
+    patterns = [w for w in words if w in PATTERNS]
+    wearing = after.removeprefix(" with ") if after else None
+    worn = "no accessory" if entity.accessory == "none" else accessory_phrase(entity.accessory)
+    fits = (
+        entity.kind == kind
+        and all(entity.colour == c for c in colours)
+        and all(entity.pattern == p for p in patterns)
+        and wearing in (None, worn)
+    )
+    return fits, len(colours) + len(patterns) + (wearing is not None)
+
+
+def test_partial_descriptions_name_one_to_three_attributes_and_are_answered_by_them() -> None:
+    rng = random.Random(9)
+    sizes: list[int] = []
+    decisions: list[str] = []
+    for _ in range(400):
+        entities = random_scene_entities(rng)
+        question, reply = comparison_turn(entities, rng, form="partial", answers="checked")
+        description = question.split(" is ", 1)[1].split(". Is ")[0]
+        fitting = [_fits_description(e, description) for e in entities]
+        sizes.append(fitting[0][1])
+        decision = reply.rstrip(".").split()[-1]
+        decisions.append(decision)
+        assert decision == ("Yes" if any(f for f, _ in fitting) else "No"), (question, reply, entities)
+        if not reply.startswith("There is no"):
+            assert reply.count(" yes") + reply.count(" not ") == sizes[-1], reply
+    assert {1, 2, 3} == set(sizes)
+    assert 0.4 < decisions.count("Yes") / len(decisions) < 0.6
 
 
 def test_comparison_refuses_an_unknown_form() -> None:
