@@ -345,9 +345,9 @@ def comparison_turn(
 
     ``colour``: ``Is there a <colour> <kind>?``; ``named``: a made-up name bound to a colour,
     pattern, kind and accessory, then ``Is <name> in this photo?``, as the text-description
-    method asks; ``partial``: the same with a random non-empty subset of the three attributes
-    (``Pim is a striped dog. Is Pim in this photo?``), so a description can be learned one
-    attribute at a time. Half are true; the others are one named attribute off a present entity (a
+    method asks; ``partial``: the same with a random subset of the three attributes, maybe none
+    (``Pim is a striped dog. Is Pim in this photo?``, ``Pim is a cat. …``), so a description can be
+    learned one attribute at a time. Half are true; the others are one named attribute off a present entity (a
     look-alike) or name an absent kind. ``form`` None picks ``colour`` or ``named`` at random.
     ``entities`` must be of distinct kinds. ``answers``:
 
@@ -364,22 +364,25 @@ def comparison_turn(
         raise ValueError(f"answers={answers!r} is not one of {ANSWER_FORMS}")
     named: tuple[str, ...] = ("colour",) if form == "colour" else NAMED_ATTRIBUTES
     if form == "partial":
-        chosen = set(rng.sample(NAMED_ATTRIBUTES, rng.randint(1, len(NAMED_ATTRIBUTES))))
+        chosen = set(rng.sample(NAMED_ATTRIBUTES, rng.randint(0, len(NAMED_ATTRIBUTES))))
         named = tuple(a for a in NAMED_ATTRIBUTES if a in chosen)
     kinds = [entity.kind for entity in entities]
     if rng.random() < 0.5:
         target = rng.choice(entities)
     else:
-        if rng.random() < 0.6:
+        if named and rng.random() < 0.6:
             target = rng.choice(entities)
         else:
             target = random_entity(rng, kind=rng.choice([k for k in KINDS if k not in kinds]))
-        off = "colour" if form == "colour" else rng.choice(named)
-        values: tuple[str, ...] = {"colour": tuple(COLOURS), "pattern": PATTERNS, "accessory": ACCESSORIES}[
-            off
-        ]
-        change: dict[str, Any] = {off: rng.choice([v for v in values if v != getattr(target, off)])}
-        target = replace(target, **change)
+        if named:
+            off = named[0] if len(named) == 1 else rng.choice(named)  # colour form: no draw, as before
+            values: tuple[str, ...] = {
+                "colour": tuple(COLOURS),
+                "pattern": PATTERNS,
+                "accessory": ACCESSORIES,
+            }[off]
+            change: dict[str, Any] = {off: rng.choice([v for v in values if v != getattr(target, off)])}
+            target = replace(target, **change)
     shown = [entity for entity in entities if entity.kind == target.kind]
     if form == "colour":
         question = f"Is there {article(target.colour)} {target.colour} {target.kind}?"
@@ -527,8 +530,8 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     - ``reading``: one entity, three of its attribute questions;
     - ``binding``: two or three entities, attribute questions about each, so the answer must
       come from the patches of the kind asked about;
-    - ``comparison``: one to three entities, three :func:`comparison_turn` questions (named
-      attributes only, so what is asked is what the tower reads best);
+    - ``comparison``: one to three entities, three :func:`comparison_turn` questions of any form
+      (named attributes only, so what is asked is what the tower reads best);
     - ``existence``: one to three entities, yes/no questions about a described entity (mostly
       one attribute off when absent) and about a made-up name bound to a description, so the
       model learns to compare a description with the image, which recognition relies on.
@@ -543,7 +546,7 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
         entities = random_scene_entities(rng)
     image, owners = render_scene_with_owners(entities, rng)
     if topic == "comparison":
-        turns = [comparison_turn(entities, rng) for _ in range(3)]
+        turns = [comparison_turn(entities, rng, form=rng.choice(QUESTION_FORMS)) for _ in range(3)]
     elif topic == "existence":
         turns = [_existence_turn(entities, rng) for _ in range(3)] + _named_turns(entities, rng)
     else:

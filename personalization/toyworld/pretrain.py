@@ -35,7 +35,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -145,6 +145,10 @@ class PretrainConfig:
     """Steps, after the crowded lessons, on ``comparison`` lessons (part of ``steps``): yes/no
     questions on named attributes only (:func:`~personalization.toyworld.corpus.comparison_turn`);
     the ideal-token share is ``binding_ideal_share``."""
+    comparison_every: int = 0
+    """During the corpus, every ``comparison_every``-th step is a comparison lesson instead, so
+    what the comparison lessons taught is kept up (0: never); its ideal-token share is the
+    corpus's."""
     existence_steps: int = 0
     """Steps, after the comparison lessons, on yes/no existence lessons (part of ``steps``); the
     ideal-token share is ``binding_ideal_share``. Off by default: 250 such steps stayed at the
@@ -158,6 +162,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.vision_steps < 0:
             raise ValueError(f"vision_steps={self.vision_steps} must not be negative")
+        if self.comparison_every < 0:
+            raise ValueError(f"comparison_every={self.comparison_every} must not be negative")
         for name in ("steps", "batch_size", "warmup_steps", "max_turns", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
@@ -184,6 +190,16 @@ class PretrainConfig:
     def lesson_steps(self) -> int:
         """Steps before the corpus: reading, binding, comparison, existence, then contrast lessons."""
         return sum(steps for _, steps in self.lesson_plan)
+
+    def topic_at(self, step: int) -> str | None:
+        """The lesson topic of ``step`` (a comparison lesson interleaved in the corpus included),
+        or None for a corpus step."""
+        topic = self.lesson_at(step)
+        if topic is None and self.comparison_every:
+            corpus_step = step - self.lesson_steps
+            if corpus_step % self.comparison_every == self.comparison_every - 1:
+                return "comparison"
+        return topic
 
     def lesson_at(self, step: int) -> str | None:
         """The lesson topic of ``step``, or None once the corpus has begun."""
@@ -419,14 +435,13 @@ def pretrain(
             stopped_by_budget = True
             break
         step_started = time.monotonic()
-        topic = config.lesson_at(step)
-        if topic is not None:
-            source = lesson_streams[topic]
-            share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
-        else:
-            corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
-            source = stream
+        topic = config.topic_at(step)
+        corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
+        if step >= config.lesson_steps:
             share = config.ideal_share * max(0.0, 1 - corpus_progress / config.ideal_until)
+        else:
+            share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
+        source = stream if topic is None else lesson_streams[topic]
         examples = [_with_max_turns(next(source), config.max_turns) for _ in range(config.batch_size)]
         batch = collate(examples, processor, image_tokens=image_tokens, max_positions=spec.max_positions)
         ideal = ideal_image_tokens(examples, embed_tokens.weight.detach().float(), word_ids, spec.patch_size)
@@ -581,6 +596,27 @@ def evaluate_generic_qa(loaded: LoadedModel, n_scenes: int, seed: int) -> float:
 # --- command ---------------------------------------------------------------------------------
 
 
+def config_with(config: PretrainConfig, assignments: Sequence[str]) -> PretrainConfig:
+    """``config`` with ``FIELD=VALUE`` assignments applied (values parsed by the field's type).
+
+    Raises:
+        ValueError: an unknown field, a malformed assignment or a value the field refuses.
+    """
+    types = {f.name: f.type for f in fields(PretrainConfig)}
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        if not equals or name not in types:
+            known = ", ".join(sorted(types))
+            raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE with FIELD one of {known}")
+        kind = types[name]
+        try:
+            changes[name] = int(text) if kind in (int, "int") else float(text)
+        except ValueError:
+            raise ValueError(f"--set {assignment!r}: {text!r} is not a number") from None
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``yollava toyworld pretrain [--out DIR] [--seed S] [--minutes M] [--steps N] [--eval-scenes K]``"""
     parser = argparse.ArgumentParser(prog="yollava toyworld pretrain", description=__doc__.splitlines()[0])
@@ -589,7 +625,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--eval-scenes", type=int, default=150)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a PretrainConfig field, e.g. --set comparison_steps=400 (repeatable)",
+    )
     args = parser.parse_args(argv)
+    try:
+        config = config_with(PretrainConfig(steps=args.steps), args.set)
+    except ValueError as error:
+        parser.error(str(error))
 
     def show(step: int, total: int, loss: float) -> None:
         print(f"step {step}/{total}  loss {loss:.4f}", flush=True)
@@ -599,7 +646,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         minutes_budget=args.minutes,
         progress=show,
-        config=PretrainConfig(steps=args.steps),
+        config=config,
     )
     print(
         f"trained {result.parameters:,} parameters for {result.steps_done} steps in "
@@ -623,6 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vision_probe_accuracy": result.vision_probe_accuracy,
         "eval_scenes": args.eval_scenes,
         "eval_seed": args.seed + 1000,
+        "config": asdict(config),
         "generic_qa": report,
     }
     (args.out / "pretrain_report.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -23,6 +23,7 @@ from personalization.toyworld.pretrain import (
     answer,
     attribute_word_ids,
     build_toy_tokenizer,
+    config_with,
     generic_qa_report,
     ideal_image_tokens,
     pretrain,
@@ -202,7 +203,7 @@ def test_partial_descriptions_name_one_to_three_attributes_and_are_answered_by_t
         assert decision == ("Yes" if any(f for f, _ in fitting) else "No"), (question, reply, entities)
         if not reply.startswith("There is no"):
             assert reply.count(" yes") + reply.count(" not ") == sizes[-1], reply
-    assert {1, 2, 3} == set(sizes)
+    assert {0, 1, 2, 3} == set(sizes)
     assert 0.4 < decisions.count("Yes") / len(decisions) < 0.6
 
 
@@ -237,12 +238,38 @@ def test_lessons_refuse_an_unknown_topic() -> None:
         lesson(random.Random(0), "counting")
 
 
+def test_comparison_lessons_are_interleaved_in_the_corpus_when_asked() -> None:
+    config = PretrainConfig(
+        steps=20, reading_steps=2, binding_steps=1, comparison_steps=2, comparison_every=3
+    )
+    topics = [config.topic_at(step) for step in range(config.steps)]
+    assert topics[:5] == ["reading", "reading", "binding", "comparison", "comparison"]
+    corpus = topics[5:]
+    assert corpus == [None, None, "comparison"] * 5
+    plain = PretrainConfig(steps=20, reading_steps=2, binding_steps=1, comparison_steps=2)
+    assert [plain.topic_at(step) for step in range(5, 20)] == [None] * 15
+    with pytest.raises(ValueError, match="comparison_every"):
+        PretrainConfig(comparison_every=-1)
+
+
+def test_pretrain_settings_can_be_overridden_by_name() -> None:
+    config = config_with(PretrainConfig(), ["comparison_steps=400", "vision_entity_kind_weight=2"])
+    assert (config.comparison_steps, config.vision_entity_kind_weight) == (400, 2.0)
+    assert isinstance(config.comparison_steps, int) and isinstance(config.vision_entity_kind_weight, float)
+    for bad, message in (("nope=1", "FIELD one of"), ("steps=x", "not a number"), ("steps", "FIELD=VALUE")):
+        with pytest.raises(ValueError, match=message):
+            config_with(PretrainConfig(), [bad])
+    with pytest.raises(ValueError, match="add up to more than"):
+        config_with(PretrainConfig(), ["comparison_steps=5000"])
+
+
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = PretrainConfig(
         steps=7,
         reading_steps=1,
         binding_steps=1,
         comparison_steps=1,
+        comparison_every=2,
         existence_steps=1,
         contrast_steps=2,
         vision_steps=2,
