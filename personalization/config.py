@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from personalization.prompts import DEFAULT_ATTRIBUTE_QUESTIONS
 
+ANSWER_STYLES = ("sentence", "word")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -20,6 +22,9 @@ class TrainConfig:
         text_qa: train text-only QA made by asking the frozen model about each positive photo.
         attribute_questions: the questions asked for text-only QA; ``{kind}`` is filled in.
         qa_max_new_tokens: answer length cap when generating text-only QA.
+        answer_style: how recognition answers are written: ``sentence`` (the paper's: "Yes, <sks>
+            is in the photo.") or ``word`` ("Yes" / "No", for a base model that answers yes/no
+            questions with one word, as the toy-world model does).
         holdout_fraction: share of positives (≥ 1 when there are ≥ 3) and negatives kept out of
             training to choose the best epoch and the recognition threshold.
         seed: makes data selection, augmentation and initialisation deterministic.
@@ -35,6 +40,7 @@ class TrainConfig:
     text_qa: bool = True
     attribute_questions: tuple[str, ...] = field(default=DEFAULT_ATTRIBUTE_QUESTIONS)
     qa_max_new_tokens: int = 24
+    answer_style: str = "sentence"
     holdout_fraction: float = 0.2
     seed: int = 0
 
@@ -54,5 +60,10 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate}")
+        if self.answer_style not in ANSWER_STYLES:
+            raise ValueError(
+                f"TrainConfig.answer_style must be one of {', '.join(ANSWER_STYLES)}, "
+                f"got {self.answer_style!r}"
+            )
         if not 0 <= self.holdout_fraction < 1:
             raise ValueError(f"TrainConfig.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")

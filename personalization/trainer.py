@@ -337,15 +337,18 @@ class Trainer:
         rng: random.Random,
     ) -> list[Conversation]:
         prompt = personal_prompt(subject)
+        positive_answers, negative_answers = POSITIVE_ANSWERS, NEGATIVE_ANSWERS
+        if self.config.answer_style == "word":
+            positive_answers, negative_answers = ("Yes",), ("No",)
         conversations = []
         for number in range(self.config.positive_examples):
             question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
-            answer = fill(rng.choice(POSITIVE_ANSWERS), subject)
+            answer = fill(rng.choice(positive_answers), subject)
             view = positive_views[number % len(positive_views)]
             conversations.append(Conversation(f"{prompt} {question}", answer, view, "positive"))
         for image in negative_images:
             question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
-            answer = fill(rng.choice(NEGATIVE_ANSWERS), subject)
+            answer = fill(rng.choice(negative_answers), subject)
             conversations.append(Conversation(f"{prompt} {question}", answer, image, "negative"))
         return conversations
 

@@ -137,3 +137,24 @@ def test_bank_index_is_cached_and_reused(tiny_engine: Engine, negative_bank: Pat
     assert torch.equal(first.embeddings, second.embeddings) and first.paths == second.paths
     hard = first.hard_negatives(second.embeddings[:2], per_query=3)
     assert hard[0] == 0 and len(hard) <= 6
+
+
+@pytest.mark.parametrize("style", ["sentence", "word"])
+def test_recognition_answers_follow_the_answer_style(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, style: str
+) -> None:
+    import random
+
+    subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2, seed=0)
+    config = TrainConfig(positive_examples=12, answer_style=style)
+    conversations = Trainer(tiny_engine, config)._recognition_conversations(
+        subject, positive_views=[0, 1], negative_images=[2, 3, 4], rng=random.Random(0)
+    )
+    answers = {role: {c.answer for c in conversations if c.role == role} for role in ("positive", "negative")}
+    if style == "word":
+        assert answers == {"positive": {"Yes"}, "negative": {"No"}}
+    else:
+        assert all(a.startswith("Yes, ") and subject.identifier in a for a in answers["positive"])
+        assert all(a.startswith("No, ") for a in answers["negative"]) and len(answers["positive"]) > 1
+    with pytest.raises(ValueError, match="answer_style"):
+        TrainConfig(answer_style="shout")
