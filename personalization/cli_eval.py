@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from personalization.cli import add_model_options, open_engine
+from personalization.config import ANSWER_STYLES
 from personalization.errors import PersonalizationError
 from personalization.evaluation import Evaluator, check_dataset_images, load_dataset, method_by_name
 from personalization.modeling import TOYWORLD_MODEL_NAME
@@ -29,6 +30,19 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="vanilla, description, learned, learned-kN, no-hard-negatives, no-text-qa (repeatable)",
     )
     evaluate.add_argument("--epochs", type=int, default=None)
+    evaluate.add_argument(
+        "--recipe",
+        choices=("auto", "toy", "paper"),
+        default="auto",
+        help="training recipe: the toy world's or the paper's (auto: toy for the toyworld model, "
+        "so give 'toy' for other toy-world weights, e.g. a pretraining run's output folder)",
+    )
+    evaluate.add_argument(
+        "--answer-style",
+        choices=ANSWER_STYLES,
+        default=None,
+        help="recognition answers (default: the recipe's)",
+    )
     evaluate.add_argument("--subjects", type=int, default=None, help="only the first N subjects")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument(
@@ -53,9 +67,12 @@ def eval_command(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    config = train_config_for(engine.model_id, **overrides)
+    if args.answer_style is not None:
+        overrides["answer_style"] = args.answer_style
+    toy = args.recipe == "toy" or (args.recipe == "auto" and engine.model_id == TOYWORLD_MODEL_NAME)
+    config = train_config_for(TOYWORLD_MODEL_NAME if toy else "paper", **overrides)
     attribute_questions = None
-    if engine.model_id == TOYWORLD_MODEL_NAME:
+    if toy:
         from personalization.toyworld.corpus import attribute_questions as toy_questions
 
         attribute_questions = toy_questions

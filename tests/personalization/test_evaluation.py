@@ -112,3 +112,29 @@ def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
         method_by_name("magic")
     with pytest.raises(PersonalizationError, match="train/<subject>"):
         load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "epochs", "style"),
+    [
+        ((), 15, "sentence"),
+        (("--recipe", "toy"), 6, "word"),
+        (("--recipe", "toy", "--answer-style", "sentence"), 6, "sentence"),
+    ],
+)
+def test_eval_command_picks_the_recipe_asked_for(
+    tiny_model_dir: Path, dataset_root: Path, tmp_path: Path, flags: tuple[str, ...], epochs: int, style: str
+) -> None:
+    """Weights in a folder get the paper's recipe unless told they are toy-world weights."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "report.json"
+    command = [str(Path(sys.executable).with_name("yollava")), "eval", "--data", str(dataset_root)]
+    command += ["--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "fp32", "--threads", "2"]
+    command += ["--method", "vanilla", "--json", str(out), *flags]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert (report["train_config"]["epochs"], report["train_config"]["answer_style"]) == (epochs, style)
+    assert set(report["methods"]) == {"vanilla"}
