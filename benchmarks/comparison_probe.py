@@ -174,6 +174,30 @@ class Probe:
         return right / len(singles)
 
 
+def parse_curriculum(text: str) -> list[tuple[str, int | None]]:
+    """``colour:200,partial`` → ``[("colour", 200), ("partial", None)]`` (None: until the end)."""
+    stages: list[tuple[str, int | None]] = []
+    parts = text.split(",")
+    for index, part in enumerate(parts):
+        form, _, steps = part.partition(":")
+        if form not in QUESTION_FORMS:
+            raise ValueError(f"--questions: {form!r} is not one of {', '.join(QUESTION_FORMS)}")
+        last = index == len(parts) - 1
+        if not last and not steps.isdigit():
+            raise ValueError(f"--questions: every stage but the last needs FORM:STEPS, got {part!r}")
+        stages.append((form, None if last else int(steps)))
+    return stages
+
+
+def form_at(curriculum: list[tuple[str, int | None]], step: int) -> str:
+    """The question form of training step ``step`` (1-based)."""
+    for form, steps in curriculum:
+        if steps is None or step <= steps:
+            return form
+        step -= steps
+    return curriculum[-1][0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -184,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"answer form of the training questions, one of {ANSWER_FORMS}, or several joined by "
         "commas (each question picks one)",
     )
-    parser.add_argument("--questions", choices=QUESTION_FORMS, default="colour")
+    parser.add_argument(
+        "--questions",
+        default="colour",
+        help=f"question form of the training questions, one of {QUESTION_FORMS}, or a curriculum "
+        "FORM:STEPS,FORM:STEPS,…,FORM (each form for that many steps, the last for the rest)",
+    )
     parser.add_argument(
         "--eval-answers", choices=ANSWER_FORMS, help="held-out answer form (default: the first of --answers)"
     )
@@ -202,8 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     answers = tuple(args.answers.split(","))
     if unknown := [a for a in answers if a not in ANSWER_FORMS]:
         parser.error(f"--answers: {', '.join(unknown)} not among {', '.join(ANSWER_FORMS)}")
+    try:
+        curriculum = parse_curriculum(args.questions)
+    except ValueError as error:
+        parser.error(str(error))
     eval_answers = args.eval_answers or answers[0]
-    eval_questions = args.eval_questions or args.questions
+    eval_questions = args.eval_questions or curriculum[-1][0]
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     probe = Probe(eval_answers, args.seed)
@@ -239,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             group["lr"] = args.lr * min(1.0, step / 30)
         batch = probe.batch(
             [
-                scene(rng, answers if len(answers) > 1 else answers[0], args.questions)
+                scene(rng, answers if len(answers) > 1 else answers[0], form_at(curriculum, step))
                 for _ in range(args.batch_size)
             ]
         )

@@ -2,8 +2,7 @@
 
 The paper's recipe (15 epochs, AdamW 1e-3) fits a 7B/13B LLaVA. The toy-world model is small
 and CPU-bound: it gets a shorter, higher-rate recipe tuned so one subject trains in well under
-five minutes on 2 CPU cores (see docs/RESULTS.md for what it reaches), and recognition answers of
-one word, as the toy-world model answers every yes/no question.
+five minutes on 2 CPU cores (see docs/RESULTS.md for what it reaches).
 """
 
 from dataclasses import replace
@@ -21,7 +20,6 @@ TOYWORLD = TrainConfig(
     hard_negatives_per_photo=12,
     easy_negatives=32,
     qa_max_new_tokens=8,
-    answer_style="word",
 )
 
 

@@ -118,8 +118,8 @@ def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
     ("flags", "epochs", "style"),
     [
         ((), 15, "sentence"),
-        (("--recipe", "toy"), 6, "word"),
-        (("--recipe", "toy", "--answer-style", "sentence"), 6, "sentence"),
+        (("--recipe", "toy"), 6, "sentence"),
+        (("--recipe", "toy", "--answer-style", "word"), 6, "word"),
     ],
 )
 def test_eval_command_picks_the_recipe_asked_for(
