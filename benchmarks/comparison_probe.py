@@ -69,16 +69,26 @@ EVAL_SCENES = 64
 MAX_ANSWER_TOKENS = 24
 
 
-def scene(rng: random.Random, answers: str | tuple[str, ...], form: str) -> Conversation:
+DIRECT_SUFFIX = " Answer yes or no."
+
+
+def scene(
+    rng: random.Random, answers: str | tuple[str, ...], form: str, *, mark_direct: bool = False
+) -> Conversation:
     """A scene of one to three entities of distinct kinds with three questions of ``form``, each
-    answered in ``answers`` (or in one of several, picked at random per question)."""
+    answered in ``answers`` (or in one of several, picked at random per question). With
+    ``mark_direct`` a question to be answered directly ends with ``Answer yes or no.``, so a model
+    taught several answer forms is told which one to give."""
     entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((1, 2, 3)))]
     image, owners = render_scene_with_owners(entities, rng)
     forms = (answers,) if isinstance(answers, str) else answers
-    turns = [
-        comparison_turn(entities, rng, form=form, answers=forms[0] if len(forms) == 1 else rng.choice(forms))
-        for _ in range(QUESTIONS_PER_SCENE)
-    ]
+    turns = []
+    for _ in range(QUESTIONS_PER_SCENE):
+        chosen = forms[0] if len(forms) == 1 else rng.choice(forms)
+        question, reply = comparison_turn(entities, rng, form=form, answers=chosen)
+        if mark_direct and chosen == "direct":
+            question += DIRECT_SUFFIX
+        turns.append((question, reply))
     return Conversation(image=image, turns=turns, entities=entities, owners=owners)
 
 
@@ -220,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval-questions", choices=QUESTION_FORMS, help="held-out question form (default: --questions)"
     )
+    parser.add_argument(
+        "--mark-direct",
+        action="store_true",
+        help="end every question to be answered directly with 'Answer yes or no.' (training and held out)",
+    )
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -241,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     probe = Probe(eval_answers, args.seed)
     held_out_rng = random.Random(10_000 + args.seed)
-    held_out = [scene(held_out_rng, eval_answers, eval_questions) for _ in range(EVAL_SCENES)]
+    held_out = [
+        scene(held_out_rng, eval_answers, eval_questions, mark_direct=args.mark_direct)
+        for _ in range(EVAL_SCENES)
+    ]
     optimizer = torch.optim.AdamW(
         [p for p in probe.model.parameters() if p.requires_grad], lr=args.lr, betas=(0.9, 0.98)
     )
@@ -272,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
             group["lr"] = args.lr * min(1.0, step / 30)
         batch = probe.batch(
             [
-                scene(rng, answers if len(answers) > 1 else answers[0], form_at(curriculum, step))
+                scene(
+                    rng,
+                    answers if len(answers) > 1 else answers[0],
+                    form_at(curriculum, step),
+                    mark_direct=args.mark_direct,
+                )
                 for _ in range(args.batch_size)
             ]
         )
@@ -292,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "questions": args.questions,
         "eval_answers": eval_answers,
         "eval_questions": eval_questions,
+        "mark_direct": args.mark_direct,
         "steps": args.steps,
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
