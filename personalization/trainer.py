@@ -337,7 +337,8 @@ class Trainer:
         rng: random.Random,
     ) -> list[Conversation]:
         prompt = personal_prompt(subject)
-        positive_answers, negative_answers = POSITIVE_ANSWERS, NEGATIVE_ANSWERS
+        positive_answers: tuple[str, ...] = POSITIVE_ANSWERS
+        negative_answers: tuple[str, ...] = NEGATIVE_ANSWERS
         if self.config.answer_style == "word":
             positive_answers, negative_answers = ("Yes",), ("No",)
         conversations = []
