@@ -45,7 +45,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, cpu_autocast
-from personalization.toyworld.corpus import ANSWER_FORMS, QUESTION_FORMS, Conversation, comparison_turn
+from personalization.toyworld.corpus import (
+    ANSWER_FORMS,
+    DIRECT_MARK,
+    QUESTION_FORMS,
+    Conversation,
+    comparison_turn,
+)
 from personalization.toyworld.pretrain import (
     TOYWORLD_SPEC,
     _ProjectorTap,
@@ -69,9 +75,6 @@ EVAL_SCENES = 64
 MAX_ANSWER_TOKENS = 24
 
 
-DIRECT_SUFFIX = " Answer yes or no."
-
-
 def scene(
     rng: random.Random, answers: str | tuple[str, ...], form: str, *, mark_direct: bool = False
 ) -> Conversation:
@@ -87,7 +90,7 @@ def scene(
         chosen = forms[0] if len(forms) == 1 else rng.choice(forms)
         question, reply = comparison_turn(entities, rng, form=form, answers=chosen)
         if mark_direct and chosen == "direct":
-            question += DIRECT_SUFFIX
+            question += DIRECT_MARK
         turns.append((question, reply))
     return Conversation(image=image, turns=turns, entities=entities, owners=owners)
 

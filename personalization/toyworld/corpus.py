@@ -321,6 +321,9 @@ COMPARISON_FORMS = ("colour", "named")
 QUESTION_FORMS = (*COMPARISON_FORMS, "partial")
 """Every form :func:`comparison_turn` can ask, ``partial`` included (asked for by name only)."""
 NAMED_ATTRIBUTES = ("colour", "pattern", "accessory")
+DIRECT_MARK = " Answer yes or no."
+"""Ends a question to be answered ``Yes``/``No`` at once where other questions are answered by
+checks first (``mark_direct``), so the model is told which answer to give."""
 ANSWER_FORMS = ("direct", "reading-first", "checked")
 
 
@@ -339,7 +342,12 @@ def _value_word(entity: EntitySpec, attribute: str) -> str:
 
 
 def comparison_turn(
-    entities: list[EntitySpec], rng: random.Random, *, form: str | None = None, answers: str = "direct"
+    entities: list[EntitySpec],
+    rng: random.Random,
+    *,
+    form: str | None = None,
+    answers: str = "direct",
+    mark_direct: bool = False,
 ) -> Turn:
     """A yes/no question that only a comparison of named attributes with the image answers.
 
@@ -356,6 +364,8 @@ def comparison_turn(
       ``The dog is blue and striped, with a hat. No.`` / ``There is no cat. No.``;
     - ``checked``: each named attribute read and checked against the question's, then the
       decision: ``The dog: blue not red, striped yes, hat yes. No.``.
+
+    ``mark_direct`` ends a question answered directly with :data:`DIRECT_MARK`.
     """
     form = form or rng.choice(COMPARISON_FORMS)
     if form not in QUESTION_FORMS:
@@ -399,7 +409,7 @@ def comparison_turn(
         reading = f"The {target.kind} is {_look(shown[0])}." if shown else ""
     decision = "Yes" if present else "No"
     if answers == "direct":
-        return question, decision
+        return question + (DIRECT_MARK if mark_direct else ""), decision
     if not shown:
         return question, f"There is no {target.kind}. {decision}."
     if answers == "checked":
@@ -517,7 +527,7 @@ def make_conversation(
     )
 
 
-LESSON_TOPICS = ("reading", "binding", "comparison", "existence")
+LESSON_TOPICS = ("reading", "binding", "comparison", "checking", "existence")
 
 
 def lesson(rng: random.Random, topic: str) -> Conversation:
@@ -532,6 +542,11 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
       come from the patches of the kind asked about;
     - ``comparison``: one to three entities, three :func:`comparison_turn` questions of any form
       (named attributes only, so what is asked is what the tower reads best);
+    - ``checking``: like ``comparison``, each question answered at random either by checks
+      (``The dog: red yes, plain not striped. No.``) or directly, marked with
+      :data:`DIRECT_MARK`; answering half by checks taught a fresh language model the direct
+      answer to mixed descriptions (0.76 after 400 steps, direct answers alone 0.54; see
+      ``weights/README.md``);
     - ``existence``: one to three entities, yes/no questions about a described entity (mostly
       one attribute off when absent) and about a made-up name bound to a description, so the
       model learns to compare a description with the image, which recognition relies on.
@@ -547,6 +562,17 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     image, owners = render_scene_with_owners(entities, rng)
     if topic == "comparison":
         turns = [comparison_turn(entities, rng, form=rng.choice(QUESTION_FORMS)) for _ in range(3)]
+    elif topic == "checking":
+        turns = [
+            comparison_turn(
+                entities,
+                rng,
+                form=rng.choice(QUESTION_FORMS),
+                answers=rng.choice(("direct", "checked")),
+                mark_direct=True,
+            )
+            for _ in range(3)
+        ]
     elif topic == "existence":
         turns = [_existence_turn(entities, rng) for _ in range(3)] + _named_turns(entities, rng)
     else:
@@ -606,9 +632,14 @@ def lessons(seed: int, topic: str) -> Iterator[Conversation]:
     :func:`contrast_pair` halves one after the other."""
     rng = random.Random(
         seed
-        ^ {"reading": 0xEAD, "binding": 0xB1D, "comparison": 0xC3B, "existence": 0xE15, "contrast": 0xC0}[
-            topic
-        ]
+        ^ {
+            "reading": 0xEAD,
+            "binding": 0xB1D,
+            "comparison": 0xC3B,
+            "checking": 0xC4E,
+            "existence": 0xE15,
+            "contrast": 0xC0,
+        }[topic]
     )
     while True:
         if topic == "contrast":

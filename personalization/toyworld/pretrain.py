@@ -97,7 +97,7 @@ TOYWORLD_SPEC = TinyLlavaSpec(
 TOKENIZER_VOCAB_SIZE = 600
 TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
-LESSON_ORDER = ("reading", "binding", "comparison", "existence", "contrast")
+LESSON_ORDER = ("reading", "binding", "comparison", "checking", "existence", "contrast")
 """The lessons before the corpus, in the order stage 2 gives them (``<topic>_steps`` each)."""
 PAD_TO_MULTIPLE = 64
 
@@ -149,6 +149,10 @@ class PretrainConfig:
     """During the corpus, every ``comparison_every``-th step is a comparison lesson instead, so
     what the comparison lessons taught is kept up (0: never); its ideal-token share is the
     corpus's."""
+    checking_steps: int = 0
+    """Steps, after the comparison lessons, on ``checking`` lessons (part of ``steps``): comparison
+    questions answered half by checks, half directly and marked (``corpus.DIRECT_MARK``); the
+    ideal-token share is ``binding_ideal_share``. Off by default (not yet tried in a whole run)."""
     existence_steps: int = 0
     """Steps, after the comparison lessons, on yes/no existence lessons (part of ``steps``); the
     ideal-token share is ``binding_ideal_share``. Off by default: 250 such steps stayed at the
@@ -172,7 +176,7 @@ class PretrainConfig:
         lessons = tuple(steps for _, steps in self.lesson_plan)
         if min(lessons) < 0 or self.lesson_steps > self.steps:
             raise ValueError(
-                f"reading, binding, comparison, existence and contrast steps {lessons} must not be negative "
+                f"lesson steps {dict(self.lesson_plan)} must not be negative "
                 f"nor add up to more than steps={self.steps}"
             )
         for name in ("ideal_share", "reading_ideal_share", "binding_ideal_share"):
@@ -188,7 +192,7 @@ class PretrainConfig:
 
     @property
     def lesson_steps(self) -> int:
-        """Steps before the corpus: reading, binding, comparison, existence, then contrast lessons."""
+        """Steps before the corpus: the lessons of :data:`LESSON_ORDER`, in that order."""
         return sum(steps for _, steps in self.lesson_plan)
 
     def topic_at(self, step: int) -> str | None:

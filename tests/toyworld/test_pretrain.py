@@ -10,6 +10,7 @@ from personalization.modeling import load_model
 from personalization.toyworld.corpus import (
     ANSWER_FORMS,
     COMPARISON_FORMS,
+    DIRECT_MARK,
     LESSON_TOPICS,
     Conversation,
     comparison_turn,
@@ -122,12 +123,18 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
         assert conversation.image is not None and conversation.entities is not None
         kinds = [entity.kind for entity in conversation.entities]
         assert len(kinds) == len(set(kinds))
-        assert {"reading": {1}, "binding": {2, 3}, "comparison": {1, 2, 3}, "existence": {1, 2, 3}}[
-            topic
-        ] >= {len(kinds)}
+        assert {
+            "reading": {1},
+            "binding": {2, 3},
+            "comparison": {1, 2, 3},
+            "checking": {1, 2, 3},
+            "existence": {1, 2, 3},
+        }[topic] >= {len(kinds)}
         for question, reply in conversation.turns:
             if topic in ("comparison", "existence"):
                 assert reply in ("Yes", "No")
+            elif topic == "checking":
+                assert reply.rstrip(".").split()[-1] in ("Yes", "No")
             else:
                 assert any(kind in question for kind in kinds) or question.startswith("What")
 
@@ -207,6 +214,20 @@ def test_partial_descriptions_name_one_to_three_attributes_and_are_answered_by_t
     assert 0.4 < decisions.count("Yes") / len(decisions) < 0.6
 
 
+def test_checking_lessons_mark_the_direct_questions_and_check_the_others() -> None:
+    rng = random.Random(11)
+    direct = checked = 0
+    for _ in range(60):
+        for question, reply in lesson(rng, "checking").turns:
+            if question.endswith(DIRECT_MARK):
+                direct += 1
+                assert reply in ("Yes", "No"), (question, reply)
+            else:
+                checked += 1
+                assert reply.startswith(("The ", "There is no ")) and reply.endswith((" Yes.", " No.")), reply
+    assert direct > 40 and checked > 40
+
+
 def test_comparison_refuses_an_unknown_form() -> None:
     entities = random_scene_entities(random.Random(0))
     with pytest.raises(ValueError, match="form"):
@@ -265,11 +286,12 @@ def test_pretrain_settings_can_be_overridden_by_name() -> None:
 
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = PretrainConfig(
-        steps=7,
+        steps=9,
         reading_steps=1,
         binding_steps=1,
         comparison_steps=1,
         comparison_every=2,
+        checking_steps=1,
         existence_steps=1,
         contrast_steps=2,
         vision_steps=2,
@@ -282,10 +304,10 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     )
     seen: list[tuple[int, int, float]] = []
     result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, progress=lambda *a: seen.append(a))
-    assert result.steps_done == 7 and not result.stopped_by_budget
+    assert result.steps_done == 9 and not result.stopped_by_budget
     assert np.isfinite(result.final_loss)
     assert set(result.vision_probe_accuracy) == {*ATTRIBUTE_CLASSES, "entity_kind"}
-    assert seen[-1][:2] == (9, 9)
+    assert seen[-1][:2] == (11, 11)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.float32)
     image = lesson(random.Random(0), "reading").image
     assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
