@@ -47,7 +47,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, cpu_autocast
 from personalization.toyworld.corpus import (
     ANSWER_FORMS,
-    DIRECT_MARK,
     QUESTION_FORMS,
     Conversation,
     comparison_turn,
@@ -88,10 +87,7 @@ def scene(
     turns = []
     for _ in range(QUESTIONS_PER_SCENE):
         chosen = forms[0] if len(forms) == 1 else rng.choice(forms)
-        question, reply = comparison_turn(entities, rng, form=form, answers=chosen)
-        if mark_direct and chosen == "direct":
-            question += DIRECT_MARK
-        turns.append((question, reply))
+        turns.append(comparison_turn(entities, rng, form=form, answers=chosen, mark_direct=mark_direct))
     return Conversation(image=image, turns=turns, entities=entities, owners=owners)
 
 

@@ -28,8 +28,6 @@ from personalization.engine import Engine
 from personalization.evaluation import Evaluator, load_dataset, method_by_name
 from personalization.modeling import TOYWORLD_MODEL_NAME, load_model
 from personalization.presets import train_config_for
-from personalization.prompts import EVAL_RECOGNITION_QUESTION
-from personalization.splice import SubjectTable
 from personalization.toyworld.corpus import attribute_questions
 
 
@@ -73,22 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     for subject in dataset.subjects[: args.subjects]:
         started = time.monotonic()
         probe = evaluator.probe(subject, method)
-        table = SubjectTable.of(probe.subjects)
-        prompt = evaluator._prompt(probe, EVAL_RECOGNITION_QUESTION.format(name=probe.name), with_image=True)
         groups = {
             "train": subject.train,
             "own_test": subject.test,
             "lookalikes": subject.lookalikes,
             "others": [p for other in dataset.subjects if other is not subject for p in other.test],
         }
-        scores: dict[str, list[float]] = {}
-        for group, paths in groups.items():
-            values: list[float] = []
-            for start in range(0, len(paths), 16):
-                chunk = paths[start : start + 16]
-                logits = engine.last_logits([prompt] * len(chunk), list(evaluator.features(chunk)), table)
-                values.extend(engine.yes_share(logits).tolist())
-            scores[group] = values
+        scores = {group: evaluator.yes_scores(probe, paths) for group, paths in groups.items()}
         row = {
             "kind": subject.kind,
             "mean_p_yes": {group: round(statistics.mean(values), 3) for group, values in scores.items()},

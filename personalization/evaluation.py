@@ -209,25 +209,28 @@ class Evaluator:
         """
         scores: dict[str, dict[str, list[float]]] = {}
         for subject in self.dataset.subjects:
-            probe = probes[subject.key]
-            table = SubjectTable.of(probe.subjects)
-            question = EVAL_RECOGNITION_QUESTION.format(name=probe.name)
-            prompt = self._prompt(probe, question, with_image=True)
             groups = {
                 "own": subject.test,
                 "others": [p for other in self.dataset.subjects if other is not subject for p in other.test],
                 "lookalikes": subject.lookalikes,
             }
-            scores[subject.key] = {}
-            for group, paths in groups.items():
-                values: list[float] = []
-                for start in range(0, len(paths), 16):
-                    chunk = paths[start : start + 16]
-                    features: list[torch.Tensor | None] = list(self.features(chunk))
-                    logits = self.engine.last_logits([prompt] * len(chunk), features, table)
-                    values.extend(self.engine.yes_share(logits).tolist())
-                scores[subject.key][group] = values
+            scores[subject.key] = {
+                group: self.yes_scores(probes[subject.key], paths) for group, paths in groups.items()
+            }
         return scores
+
+    def yes_scores(self, probe: Probe, paths: Sequence[Path]) -> list[float]:
+        """P(yes) of the evaluation's recognition question about ``probe``'s subject, per image."""
+        question = EVAL_RECOGNITION_QUESTION.format(name=probe.name)
+        prompt = self._prompt(probe, question, with_image=True)
+        table = SubjectTable.of(probe.subjects)
+        values: list[float] = []
+        for start in range(0, len(paths), 16):
+            chunk = paths[start : start + 16]
+            features: list[torch.Tensor | None] = list(self.features(chunk))
+            logits = self.engine.last_logits([prompt] * len(chunk), features, table)
+            values.extend(self.engine.yes_share(logits).tolist())
+        return values
 
     def choice_accuracy(
         self, probe: Probe, items: Sequence[tuple[dict[str, Any], Path | None]]

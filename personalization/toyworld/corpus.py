@@ -354,10 +354,10 @@ def comparison_turn(
     ``colour``: ``Is there a <colour> <kind>?``; ``named``: a made-up name bound to a colour,
     pattern, kind and accessory, then ``Is <name> in this photo?``, as the text-description
     method asks; ``partial``: the same with a random subset of the three attributes, maybe none
-    (``Pim is a striped dog. Is Pim in this photo?``, ``Pim is a cat. …``), so a description can be
-    learned one attribute at a time. Half are true; the others are one named attribute off a present entity (a
-    look-alike) or name an absent kind. ``form`` None picks ``colour`` or ``named`` at random.
-    ``entities`` must be of distinct kinds. ``answers``:
+    (``Pim is a striped dog. Is Pim in this photo?``, ``Pim is a cat. …``), so a description can
+    be learned one attribute at a time. Half are true; the others are one named attribute off a
+    present entity (a look-alike) or name an absent kind. ``form`` None picks ``colour`` or
+    ``named`` at random. ``entities`` must be of distinct kinds. ``answers``:
 
     - ``direct``: ``Yes`` / ``No``;
     - ``reading-first``: what the image shows of that kind, then the decision:
