@@ -146,9 +146,9 @@ class PretrainConfig:
     questions on named attributes only (:func:`~personalization.toyworld.corpus.comparison_turn`);
     the ideal-token share is ``binding_ideal_share``."""
     comparison_every: int = 0
-    """During the corpus, every ``comparison_every``-th step is a comparison lesson instead, so
-    what the comparison lessons taught is kept up (0: never); its ideal-token share is the
-    corpus's."""
+    """During the corpus, every ``comparison_every``-th step is a comparison lesson instead (a
+    ``checking`` lesson when ``checking_steps`` is set), so what those lessons taught is kept up
+    (0: never); its ideal-token share is the corpus's."""
     checking_steps: int = 0
     """Steps, after the comparison lessons, on ``checking`` lessons (part of ``steps``): comparison
     questions answered half by checks, half directly and marked (``corpus.DIRECT_MARK``); the
@@ -202,7 +202,7 @@ class PretrainConfig:
         if topic is None and self.comparison_every:
             corpus_step = step - self.lesson_steps
             if corpus_step % self.comparison_every == self.comparison_every - 1:
-                return "comparison"
+                return "checking" if self.checking_steps else "comparison"
         return topic
 
     def lesson_at(self, step: int) -> str | None:
@@ -530,10 +530,13 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
     Every entity in a scene gets the named questions of :func:`attribute_questions` and the fine
     questions; answers are compared exactly (case-insensitive) with the truth. ``comparison`` is
     the share of yes/no questions of each :func:`~personalization.toyworld.corpus.comparison_turn`
-    form (one each per scene, half true) whose answer starts with the right word.
+    form (one each per scene, half true) whose answer starts with the right word;
+    ``comparison_marked`` asks the same questions ending in ``corpus.DIRECT_MARK``, the form
+    ``checking`` lessons answer directly.
     """
     from personalization.toyworld.corpus import (
         COMPARISON_FORMS,
+        DIRECT_MARK,
         MARKING_PHRASES,
         comparison_turn,
         shape_question,
@@ -569,11 +572,10 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
                 right[name] = right.get(name, 0) + int(correct)
         for form in COMPARISON_FORMS:
             question, truth = comparison_turn(entities, comparison_rng, form=form)
-            said = answer(loaded, image, question).split()
-            asked["comparison"] = asked.get("comparison", 0) + 1
-            right["comparison"] = right.get("comparison", 0) + int(
-                bool(said) and said[0].strip(".,") == truth
-            )
+            for name, asking in (("comparison", question), ("comparison_marked", question + DIRECT_MARK)):
+                said = answer(loaded, image, asking).split()
+                asked[name] = asked.get(name, 0) + 1
+                right[name] = right.get(name, 0) + int(bool(said) and said[0].strip(".,") == truth)
     report = {name: right[name] / asked[name] for name in asked}
     for group, names in (
         ("named", ("colour", "pattern", "accessory", "kind")),
