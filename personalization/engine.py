@@ -85,9 +85,14 @@ class Engine:
 
     # -- recognition ---------------------------------------------------------------------------
 
+    def yes_no(self, question: str) -> str:
+        """``question`` as this base model expects a question it should answer Yes or No first
+        (its :class:`~personalization.modeling.ModelConventions`)."""
+        return question + self.loaded.conventions.yes_no_suffix
+
     def recognition_prompt(self, subject: Subject) -> str:
         return self.encoder.user_turn(
-            f"{personal_prompt(subject)} {fill(EVAL_RECOGNITION_QUESTION, subject)}",
+            f"{personal_prompt(subject)} {self.yes_no(fill(EVAL_RECOGNITION_QUESTION, subject))}",
             with_image=True,
         )
 

@@ -221,7 +221,7 @@ class Evaluator:
 
     def yes_scores(self, probe: Probe, paths: Sequence[Path]) -> list[float]:
         """P(yes) of the evaluation's recognition question about ``probe``'s subject, per image."""
-        question = EVAL_RECOGNITION_QUESTION.format(name=probe.name)
+        question = self.engine.yes_no(EVAL_RECOGNITION_QUESTION.format(name=probe.name))
         prompt = self._prompt(probe, question, with_image=True)
         table = SubjectTable.of(probe.subjects)
         values: list[float] = []

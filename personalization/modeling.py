@@ -10,6 +10,7 @@ CLIP vision tower, a Llama language model, and an offline processor.
 """
 
 import contextlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from personalization.errors import ModelLoadError
 
 TOYWORLD_MODEL_NAME = "toyworld"
 TOYWORLD_WEIGHTS_DIR = Path(__file__).resolve().parent / "toyworld" / "weights"
+CONVENTIONS_FILE = "yollava.json"
+"""Optional file beside a model's ``config.json``: how that model expects to be asked (see
+:class:`ModelConventions`)."""
 
 LLAVA_15_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -45,6 +49,50 @@ LLAVA_15_CHAT_TEMPLATE = (
 )
 
 
+@dataclass(frozen=True)
+class ModelConventions:
+    """How a base model expects to be asked, where its pretraining taught it a convention.
+
+    ``yes_no_suffix`` ends a question the model should answer with ``Yes`` or ``No`` first: the
+    toy-world model taught to answer some questions by checks first and the marked ones directly
+    needs the mark to answer directly. Real LLaVA checkpoints answer yes/no questions directly, so
+    the default is no suffix.
+    """
+
+    yes_no_suffix: str = ""
+
+    @classmethod
+    def read(cls, directory: str | Path) -> "ModelConventions":
+        """The conventions saved in ``directory`` (defaults where it has no such file).
+
+        Raises:
+            ModelLoadError: the file exists but is not a JSON object of known string fields.
+        """
+        path = Path(directory) / CONVENTIONS_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            known = {"yes_no_suffix"}
+            if (
+                not isinstance(data, dict)
+                or set(data) - known
+                or not all(isinstance(v, str) for v in data.values())
+            ):
+                raise ValueError(f"expected an object with string fields among {sorted(known)}")
+            return cls(**data)
+        except ValueError as error:
+            raise ModelLoadError(f"{path} is not valid: {error}") from error
+
+    def write(self, directory: str | Path) -> None:
+        """Save these conventions beside a model in ``directory`` (nothing when all are defaults)."""
+        path = Path(directory) / CONVENTIONS_FILE
+        if self == ModelConventions():
+            path.unlink(missing_ok=True)
+            return
+        path.write_text(json.dumps({"yes_no_suffix": self.yes_no_suffix}, indent=2) + "\n", encoding="utf-8")
+
+
 @dataclass
 class LoadedModel:
     """A frozen LLaVA with the processor that feeds it.
@@ -56,6 +104,7 @@ class LoadedModel:
     model: LlavaForConditionalGeneration
     processor: LlavaProcessor
     model_id: str
+    conventions: ModelConventions = ModelConventions()
 
     @property
     def device(self) -> torch.device:
@@ -144,9 +193,12 @@ def load_model(name_or_path: str, *, device: torch.device | str, dtype: torch.dt
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelLoadError(f"cannot load model {name_or_path!r}: {first_line}") from error
+    conventions = ModelConventions.read(path) if Path(path).is_dir() else ModelConventions()
     model.to(torch.device(device))  # type: ignore[arg-type]
     freeze(model)
-    return LoadedModel(model=model, processor=processor, model_id=model_identity(name_or_path))
+    return LoadedModel(
+        model=model, processor=processor, model_id=model_identity(name_or_path), conventions=conventions
+    )
 
 
 def freeze(model: torch.nn.Module) -> None:

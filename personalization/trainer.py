@@ -343,12 +343,12 @@ class Trainer:
             positive_answers, negative_answers = ("Yes",), ("No",)
         conversations = []
         for number in range(self.config.positive_examples):
-            question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
+            question = self.engine.yes_no(fill(rng.choice(RECOGNITION_QUESTIONS), subject))
             answer = fill(rng.choice(positive_answers), subject)
             view = positive_views[number % len(positive_views)]
             conversations.append(Conversation(f"{prompt} {question}", answer, view, "positive"))
         for image in negative_images:
-            question = fill(rng.choice(RECOGNITION_QUESTIONS), subject)
+            question = self.engine.yes_no(fill(rng.choice(RECOGNITION_QUESTIONS), subject))
             answer = fill(rng.choice(negative_answers), subject)
             conversations.append(Conversation(f"{prompt} {question}", answer, image, "negative"))
         return conversations

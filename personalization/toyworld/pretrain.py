@@ -46,6 +46,7 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrain
 from personalization.modeling import (
     TOYWORLD_WEIGHTS_DIR,
     LoadedModel,
+    ModelConventions,
     TinyLlavaSpec,
     build_llava,
     build_processor,
@@ -55,6 +56,7 @@ from personalization.modeling import (
     train_tokenizer,
 )
 from personalization.toyworld.corpus import (
+    DIRECT_MARK,
     Conversation,
     attribute_questions,
     capitalise,
@@ -473,6 +475,8 @@ def pretrain(
     hook.remove()
 
     save_model(model, processor, out_dir)
+    # A model taught checking lessons answers a question directly only when it carries the mark.
+    ModelConventions(yes_no_suffix=DIRECT_MARK if config.checking_steps else "").write(out_dir)
     return PretrainResult(
         out_dir=out_dir,
         steps_done=step,

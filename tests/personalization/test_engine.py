@@ -1,11 +1,19 @@
 """Inference: greedy decoding matches transformers, names come back, recognition is calibrated."""
 
+import random
+import shutil
+from pathlib import Path
+
+import pytest
 import torch
 
+from personalization.config import TrainConfig
 from personalization.engine import Engine, Recognition, recognition_sentence
-from personalization.modeling import LoadedModel
+from personalization.errors import ModelLoadError
+from personalization.modeling import CONVENTIONS_FILE, LoadedModel, ModelConventions, load_model
 from personalization.splice import SubjectTable
 from personalization.subject import new_subject
+from personalization.trainer import Trainer
 from tests.conftest import make_photo
 
 
@@ -103,3 +111,30 @@ def test_recognition_sentences_show_each_threshold() -> None:
     assert recognition_sentence([Recognition("Zemi", 0.5312, 0.5338)]).endswith("(Zemi 53.1%, needs 53.4%)")
     both = recognition_sentence([Recognition("Bo", 0.9, 0.5), Recognition("Mam", 0.1, 0.45)])
     assert both.endswith("(Bo 90%, needs 50%; Mam 10%, needs 45%)")
+
+
+def test_model_conventions_come_from_the_model_directory_and_reach_every_yes_no_question(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "marked"
+    shutil.copytree(tiny_model_dir, copy)
+    assert ModelConventions.read(copy) == ModelConventions()
+    ModelConventions(yes_no_suffix=" Answer yes or no.").write(copy)
+    loaded = load_model(str(copy), device="cpu", dtype=torch.float32)
+    assert loaded.conventions.yes_no_suffix == " Answer yes or no."
+    engine = Engine(loaded)
+    bo = new_subject(loaded, display_name="Bo", kind="dog", k=2)
+    assert engine.recognition_prompt(bo).endswith("in this photo? Answer yes or no. ASSISTANT:")
+    trainer = Trainer(engine, TrainConfig(positive_examples=3))
+    conversations = trainer._recognition_conversations(bo, [0], [1, 2], random.Random(0))
+    assert len(conversations) == 5
+    assert all(c.prompt.endswith("? Answer yes or no.") for c in conversations)
+    ModelConventions().write(copy)
+    assert not (copy / CONVENTIONS_FILE).exists()
+
+
+@pytest.mark.parametrize("text", ['["x"]', '{"yes_no_suffix": 3}', '{"other": "x"}', "{nope"])
+def test_a_malformed_conventions_file_is_a_clear_load_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / CONVENTIONS_FILE).write_text(text)
+    with pytest.raises(ModelLoadError, match=r"yollava\.json is not valid"):
+        ModelConventions.read(tmp_path)

@@ -269,7 +269,9 @@ def test_comparison_lessons_are_interleaved_in_the_corpus_when_asked() -> None:
     assert corpus == [None, None, "comparison"] * 5
     plain = PretrainConfig(steps=20, reading_steps=2, binding_steps=1, comparison_steps=2)
     assert [plain.topic_at(step) for step in range(5, 20)] == [None] * 15
-    checking = PretrainConfig(steps=12, reading_steps=2, binding_steps=0, checking_steps=2, comparison_every=4)
+    checking = PretrainConfig(
+        steps=12, reading_steps=2, binding_steps=0, checking_steps=2, comparison_every=4
+    )
     assert [checking.topic_at(step) for step in range(4, 12)] == [None, None, None, "checking"] * 2
     with pytest.raises(ValueError, match="comparison_every"):
         PretrainConfig(comparison_every=-1)
@@ -311,6 +313,7 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     assert set(result.vision_probe_accuracy) == {*ATTRIBUTE_CLASSES, "entity_kind"}
     assert seen[-1][:2] == (11, 11)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.float32)
+    assert loaded.conventions.yes_no_suffix == DIRECT_MARK, "checking lessons teach the mark"
     image = lesson(random.Random(0), "reading").image
     assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
     report = generic_qa_report(loaded, n_scenes=1, seed=3)
