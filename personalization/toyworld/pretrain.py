@@ -138,7 +138,10 @@ class PretrainConfig:
     lessons (one entity, a few attribute questions), part of ``steps``."""
     binding_steps: int = 250
     """Steps, after the plain lessons, on crowded ones (two or three entities, attribute
-    questions about each), part of ``steps``."""
+    questions about each), part of ``steps``. Binding is learned as a phase change after
+    ~450–650 such steps on ideal tokens (``binding_ideal_share=1``; see ``weights/README.md``);
+    the default stops short of it and is kept so that the default command makes the shipped
+    weights."""
     reading_ideal_share: float = 0.75
     """Share of images given ideal tokens during the plain reading lessons."""
     binding_ideal_share: float = 0.5
@@ -151,6 +154,10 @@ class PretrainConfig:
     """During the corpus, every ``comparison_every``-th step is a comparison lesson instead (a
     ``checking`` lesson when ``checking_steps`` is set), so what those lessons taught is kept up
     (0: never); its ideal-token share is the corpus's."""
+    binding_every: int = 0
+    """During the corpus, every ``binding_every``-th step is a binding lesson instead (0: never),
+    so binding learned in the lessons is kept up on every question type; its ideal-token share is
+    the corpus's. Comparison lessons win a step both would take."""
     checking_steps: int = 0
     """Steps, after the comparison lessons, on ``checking`` lessons (part of ``steps``): comparison
     questions answered half by checks, half directly and marked (``corpus.DIRECT_MARK``); the
@@ -168,8 +175,9 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.vision_steps < 0:
             raise ValueError(f"vision_steps={self.vision_steps} must not be negative")
-        if self.comparison_every < 0:
-            raise ValueError(f"comparison_every={self.comparison_every} must not be negative")
+        for name in ("comparison_every", "binding_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must not be negative")
         for name in ("steps", "batch_size", "warmup_steps", "max_turns", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
@@ -198,13 +206,17 @@ class PretrainConfig:
         return sum(steps for _, steps in self.lesson_plan)
 
     def topic_at(self, step: int) -> str | None:
-        """The lesson topic of ``step`` (a comparison lesson interleaved in the corpus included),
-        or None for a corpus step."""
+        """The lesson topic of ``step`` (a comparison or binding lesson interleaved in the corpus
+        included), or None for a corpus step."""
         topic = self.lesson_at(step)
         if topic is None and self.comparison_every:
             corpus_step = step - self.lesson_steps
             if corpus_step % self.comparison_every == self.comparison_every - 1:
                 return "checking" if self.checking_steps else "comparison"
+        if topic is None and self.binding_every:
+            corpus_step = step - self.lesson_steps
+            if corpus_step % self.binding_every == self.binding_every - 1:
+                return "binding"
         return topic
 
     def lesson_at(self, step: int) -> str | None:

@@ -273,8 +273,15 @@ def test_comparison_lessons_are_interleaved_in_the_corpus_when_asked() -> None:
         steps=12, reading_steps=2, binding_steps=0, checking_steps=2, comparison_every=4
     )
     assert [checking.topic_at(step) for step in range(4, 12)] == [None, None, None, "checking"] * 2
+    both = PretrainConfig(steps=14, reading_steps=2, binding_steps=0, comparison_every=4, binding_every=3)
+    assert [both.topic_at(step) for step in range(2, 14)] == [
+        *(None, None, "binding", "comparison", None, "binding"),
+        *(None, "comparison", "binding", None, None, "comparison"),
+    ]
     with pytest.raises(ValueError, match="comparison_every"):
         PretrainConfig(comparison_every=-1)
+    with pytest.raises(ValueError, match="binding_every"):
+        PretrainConfig(binding_every=-1)
 
 
 def test_pretrain_settings_can_be_overridden_by_name() -> None:
