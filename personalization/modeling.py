@@ -12,7 +12,7 @@ CLIP vision tower, a Llama language model, and an offline processor.
 import contextlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class ModelConventions:
             return cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            known = {"yes_no_suffix"}
+            known = {field.name for field in fields(cls)}
             if (
                 not isinstance(data, dict)
                 or set(data) - known
@@ -90,7 +90,7 @@ class ModelConventions:
         if self == ModelConventions():
             path.unlink(missing_ok=True)
             return
-        path.write_text(json.dumps({"yes_no_suffix": self.yes_no_suffix}, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
 
 @dataclass
