@@ -111,40 +111,38 @@ ProgressFn = Callable[[int, int, float], None]
 class PretrainConfig:
     """Optimisation settings of :func:`pretrain`."""
 
-    steps: int = 1250
+    steps: int = 1350
     vision_steps: int = 1200
     vision_batch_size: int = 64
     vision_pool_size: int = 4000
-    vision_entity_kind_weight: float = 0.0
-    """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``).
-    Off in the shipped run; at 2 the tower's kind accuracy on entity patches rose from ~0.5 to
-    0.82 and kind QA from 0.57 to 0.83–0.87, but named QA did not improve (0.56 and 0.52, see
-    ``weights/README.md``)."""
+    vision_entity_kind_weight: float = 2.0
+    """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``):
+    at 2 the tower's kind accuracy on entity patches rose from ~0.5 to 0.82 and kind QA from 0.57
+    to 0.83–0.89 (see ``weights/README.md``); 0 turns it off."""
     batch_size: int = 32
     learning_rate: float = 5e-4
     warmup_steps: int = 60
     weight_decay: float = 0.05
     max_turns: int = 8
     threads: int = 2
-    alignment_weight: float = 0.3
+    alignment_weight: float = 1.0
     """Weight of the loss pulling each projected patch toward its ideal token (see
     :func:`ideal_image_tokens`); 0 turns it off."""
-    ideal_share: float = 0.5
+    ideal_share: float = 1.0
     """Share of images whose projected tokens are replaced by their ideal tokens at step 0; the
     share falls linearly to 0 at ``ideal_until`` of the steps."""
     ideal_until: float = 0.5
     reading_steps: int = 150
     """Steps, before the corpus, on :func:`~personalization.toyworld.corpus.lesson` ``reading``
     lessons (one entity, a few attribute questions), part of ``steps``."""
-    binding_steps: int = 250
+    binding_steps: int = 750
     """Steps, after the plain lessons, on crowded ones (two or three entities, attribute
     questions about each), part of ``steps``. Binding is learned as a phase change after
     ~450–650 such steps on ideal tokens (``binding_ideal_share=1``; see ``weights/README.md``);
-    the default stops short of it and is kept so that the default command makes the shipped
-    weights."""
-    reading_ideal_share: float = 0.75
+    400 such steps stayed short of it."""
+    reading_ideal_share: float = 1.0
     """Share of images given ideal tokens during the plain reading lessons."""
-    binding_ideal_share: float = 0.5
+    binding_ideal_share: float = 1.0
     """Share of images given ideal tokens during the crowded lessons."""
     comparison_steps: int = 0
     """Steps, after the crowded lessons, on ``comparison`` lessons (part of ``steps``): yes/no
@@ -154,7 +152,7 @@ class PretrainConfig:
     """During the corpus, every ``comparison_every``-th step is a comparison lesson instead (a
     ``checking`` lesson when ``checking_steps`` is set), so what those lessons taught is kept up
     (0: never); its ideal-token share is the corpus's."""
-    binding_every: int = 0
+    binding_every: int = 3
     """During the corpus, every ``binding_every``-th step is a binding lesson instead (0: never),
     so binding learned in the lessons is kept up on every question type; its ideal-token share is
     the corpus's. Comparison lessons win a step both would take."""
@@ -375,6 +373,7 @@ def pretrain(
     minutes_budget: float,
     progress: ProgressFn | None = None,
     config: PretrainConfig | None = None,
+    start_from: Path | None = None,
 ) -> PretrainResult:
     """Pretrain the toy LLaVA from scratch on the generic corpus and save it to ``out_dir``.
 
@@ -385,6 +384,12 @@ def pretrain(
             step would end past it. The learning-rate schedule is by steps, not by time.
         progress: optional ``progress(step, total_steps, loss)`` callback.
         config: optimisation settings (default :class:`PretrainConfig`).
+        start_from: a model saved by an earlier run to train further instead of a new one: stage 1
+            is skipped (the tower stays as it is) and stage 2 runs ``config``'s steps on it, so a
+            lesson can be tried on a pretrained model in minutes.
+
+    Raises:
+        ValueError: ``start_from`` is not a toy-world model of this geometry.
 
     Example:
         >>> pretrain(Path("weights"), seed=0, minutes_budget=28)  # doctest: +SKIP
@@ -394,30 +399,37 @@ def pretrain(
     torch.manual_seed(seed)
     started = time.monotonic()
 
-    tokenizer = build_toy_tokenizer(seed)
     spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
-    processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
-    model = build_llava(tokenizer, spec)
-    # The tower is ours: use its last layer instead of paying for one whose output is discarded.
-    model.config.vision_feature_layer = -1
-    total_steps = config.vision_steps + config.steps
+    if start_from is None:
+        tokenizer = build_toy_tokenizer(seed)
+        processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
+        model = build_llava(tokenizer, spec)
+        # The tower is ours: use its last layer instead of paying for one whose output is discarded.
+        model.config.vision_feature_layer = -1
+    else:
+        model, processor = _load_for_training(start_from, spec)
+        tokenizer = processor.tokenizer
+    vision_steps = 0 if start_from is not None else config.vision_steps
+    total_steps = vision_steps + config.steps
 
     def vision_progress(step: int, _steps: int, loss: float, _accuracy: float) -> None:
         if progress is not None:
             progress(step, total_steps, loss)
 
-    vision_accuracy = warm_up_vision_tower(
-        model,
-        processor,
-        seed=seed,
-        config=VisionWarmupConfig(
-            steps=config.vision_steps,
-            batch_size=config.vision_batch_size,
-            pool_size=config.vision_pool_size,
-            entity_kind_weight=config.vision_entity_kind_weight,
-        ),
-        progress=vision_progress,
-    )
+    vision_accuracy: dict[str, float] = {}
+    if start_from is None:
+        vision_accuracy = warm_up_vision_tower(
+            model,
+            processor,
+            seed=seed,
+            config=VisionWarmupConfig(
+                steps=config.vision_steps,
+                batch_size=config.vision_batch_size,
+                pool_size=config.vision_pool_size,
+                entity_kind_weight=config.vision_entity_kind_weight,
+            ),
+            progress=vision_progress,
+        )
     parameters = sum(p.numel() for p in model.parameters())
     # The tower keeps what stage 1 taught it (fine detail included); the rest learns to read it.
     model.model.vision_tower.requires_grad_(False)
@@ -483,7 +495,7 @@ def pretrain(
         step += 1
         step_seconds = time.monotonic() - step_started
         if progress is not None and (step % PROGRESS_EVERY_STEPS == 0 or step == config.steps):
-            progress(config.vision_steps + step, total_steps, smoothed)
+            progress(vision_steps + step, total_steps, smoothed)
     hook.remove()
 
     save_model(model, processor, out_dir)
@@ -498,6 +510,26 @@ def pretrain(
         stopped_by_budget=stopped_by_budget,
         vision_probe_accuracy=vision_accuracy,
     )
+
+
+def _load_for_training(
+    path: Path, spec: TinyLlavaSpec
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """A saved toy-world model in float32 with gradients on, and its processor."""
+    try:
+        processor = LlavaProcessor.from_pretrained(path)
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load a model to train further from {path}: {error}") from error
+    vision = model.model.vision_tower.config
+    geometry = (int(vision.image_size), int(vision.patch_size))
+    if geometry != (spec.image_size, spec.patch_size):
+        raise ValueError(
+            f"{path} sees {geometry[0]}-px images in {geometry[1]}-px patches; "
+            f"the toy world needs {spec.image_size} and {spec.patch_size}"
+        )
+    model.requires_grad_(True)
+    return model, processor
 
 
 def _with_max_turns(conversation: Conversation, max_turns: int) -> Conversation:
@@ -648,6 +680,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--eval-scenes", type=int, default=150)
     parser.add_argument(
+        "--from",
+        dest="start_from",
+        type=Path,
+        help="train this saved model further (stage 2 only; the vision tower is kept)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -669,6 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes_budget=args.minutes,
         progress=show,
         config=config,
+        start_from=args.start_from,
     )
     print(
         f"trained {result.parameters:,} parameters for {result.steps_done} steps in "
@@ -684,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     summary = {
         "seed": args.seed,
+        "started_from": str(args.start_from) if args.start_from else None,
         "steps": result.steps_done,
         "minutes": round(result.seconds / 60, 2),
         "final_loss": result.final_loss,

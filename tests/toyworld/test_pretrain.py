@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from personalization.modeling import load_model
+from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, load_model
 from personalization.toyworld.corpus import (
     ANSWER_FORMS,
     COMPARISON_FORMS,
@@ -28,6 +28,7 @@ from personalization.toyworld.pretrain import (
     generic_qa_report,
     ideal_image_tokens,
     pretrain,
+    save_model,
 )
 from personalization.toyworld.vision_warmup import (
     ATTRIBUTE_CLASSES,
@@ -267,10 +268,10 @@ def test_comparison_lessons_are_interleaved_in_the_corpus_when_asked() -> None:
     assert topics[:5] == ["reading", "reading", "binding", "comparison", "comparison"]
     corpus = topics[5:]
     assert corpus == [None, None, "comparison"] * 5
-    plain = PretrainConfig(steps=20, reading_steps=2, binding_steps=1, comparison_steps=2)
+    plain = PretrainConfig(steps=20, reading_steps=2, binding_steps=1, comparison_steps=2, binding_every=0)
     assert [plain.topic_at(step) for step in range(5, 20)] == [None] * 15
     checking = PretrainConfig(
-        steps=12, reading_steps=2, binding_steps=0, checking_steps=2, comparison_every=4
+        steps=12, reading_steps=2, binding_steps=0, checking_steps=2, comparison_every=4, binding_every=0
     )
     assert [checking.topic_at(step) for step in range(4, 12)] == [None, None, None, "checking"] * 2
     both = PretrainConfig(steps=14, reading_steps=2, binding_steps=0, comparison_every=4, binding_every=3)
@@ -326,3 +327,58 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     report = generic_qa_report(loaded, n_scenes=1, seed=3)
     assert {"colour", "named", "fine", "comparison", "comparison_marked"} <= set(report)
     assert all(0 <= value <= 1 for value in report.values())
+
+
+def test_a_saved_model_is_trained_further_without_touching_its_tower(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tiny = {"batch_size": 2, "warmup_steps": 1, "max_turns": 2, "binding_every": 0}
+    first = tmp_path / "first"
+    pretrain(
+        first,
+        seed=0,
+        minutes_budget=10,
+        config=PretrainConfig(
+            steps=2,
+            reading_steps=1,
+            binding_steps=1,
+            vision_steps=2,
+            vision_batch_size=4,
+            vision_pool_size=8,
+            **tiny,  # type: ignore[arg-type]
+        ),
+    )
+    seen: list[tuple[int, int, float]] = []
+    result = pretrain(
+        tmp_path / "further",
+        seed=1,
+        minutes_budget=10,
+        config=PretrainConfig(steps=3, reading_steps=0, binding_steps=0, checking_steps=3, **tiny),  # type: ignore[arg-type]
+        progress=lambda *a: seen.append(a),
+        start_from=first,
+    )
+    assert result.steps_done == 3 and result.vision_probe_accuracy == {}
+    assert seen[-1][:2] == (3, 3), "no tower steps are counted"
+    before = load_model(str(first), device="cpu", dtype=torch.float32).model
+    after = load_model(str(tmp_path / "further"), device="cpu", dtype=torch.float32)
+    assert after.conventions.yes_no_suffix == DIRECT_MARK
+    tower_before = before.model.vision_tower.state_dict()
+    for name, value in after.model.model.vision_tower.state_dict().items():
+        assert torch.equal(value, tower_before[name]), name
+    projector_before = before.model.multi_modal_projector.state_dict()
+    assert any(
+        not torch.equal(value, projector_before[name])
+        for name, value in after.model.model.multi_modal_projector.state_dict().items()
+    )
+
+
+def test_training_further_refuses_a_model_of_another_geometry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tokenizer = build_toy_tokenizer(0)
+    spec = TinyLlavaSpec()  # 32-px images, unlike the toy world's 96
+    save_model(
+        build_llava(tokenizer, spec),
+        build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size),
+        tmp_path / "other",
+    )
+    with pytest.raises(ValueError, match="patches"):
+        pretrain(tmp_path / "out", seed=0, minutes_budget=1, start_from=tmp_path / "other")
+    with pytest.raises(ValueError, match="cannot load"):
+        pretrain(tmp_path / "out", seed=0, minutes_budget=1, start_from=tmp_path / "missing")
