@@ -527,7 +527,7 @@ def make_conversation(
     )
 
 
-LESSON_TOPICS = ("reading", "binding", "comparison", "checking", "existence")
+LESSON_TOPICS = ("reading", "binding", "spotting", "comparison", "checking", "existence")
 
 
 def lesson(rng: random.Random, topic: str) -> Conversation:
@@ -540,6 +540,10 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     - ``reading``: one entity, three of its attribute questions;
     - ``binding``: two or three entities, attribute questions about each, so the answer must
       come from the patches of the kind asked about;
+    - ``spotting``: one to three entities, three ``Is there a <colour> <kind>?`` questions
+      answered by first saying what the image shows (``The dog is blue. No.``, ``There is no
+      cat. No.``): the one-attribute comparison, the easiest to learn (a fresh language model on
+      ideal tokens: 0.94 after 300 steps);
     - ``comparison``: one to three entities, three :func:`comparison_turn` questions of any form
       (named attributes only, so what is asked is what the tower reads best);
     - ``checking``: like ``comparison``, each question answered at random either by checks
@@ -562,6 +566,8 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     image, owners = render_scene_with_owners(entities, rng)
     if topic == "comparison":
         turns = [comparison_turn(entities, rng, form=rng.choice(QUESTION_FORMS)) for _ in range(3)]
+    elif topic == "spotting":
+        turns = [comparison_turn(entities, rng, form="colour", answers="reading-first") for _ in range(3)]
     elif topic == "checking":
         turns = [
             comparison_turn(
@@ -635,6 +641,7 @@ def lessons(seed: int, topic: str) -> Iterator[Conversation]:
         ^ {
             "reading": 0xEAD,
             "binding": 0xB1D,
+            "spotting": 0x5B0,
             "comparison": 0xC3B,
             "checking": 0xC4E,
             "existence": 0xE15,

@@ -99,7 +99,7 @@ TOYWORLD_SPEC = TinyLlavaSpec(
 TOKENIZER_VOCAB_SIZE = 600
 TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
-LESSON_ORDER = ("reading", "binding", "comparison", "checking", "existence", "contrast")
+LESSON_ORDER = ("reading", "binding", "spotting", "comparison", "checking", "existence", "contrast")
 """The lessons before the corpus, in the order stage 2 gives them (``<topic>_steps`` each)."""
 PAD_TO_MULTIPLE = 64
 
@@ -144,6 +144,10 @@ class PretrainConfig:
     """Share of images given ideal tokens during the plain reading lessons."""
     binding_ideal_share: float = 1.0
     """Share of images given ideal tokens during the crowded lessons."""
+    spotting_steps: int = 0
+    """Steps, after the crowded lessons, on ``spotting`` lessons (part of ``steps``): one-colour
+    yes/no questions answered by first saying what the image shows; the ideal-token share is
+    ``binding_ideal_share``."""
     comparison_steps: int = 0
     """Steps, after the crowded lessons, on ``comparison`` lessons (part of ``steps``): yes/no
     questions on named attributes only (:func:`~personalization.toyworld.corpus.comparison_turn`);

@@ -127,6 +127,7 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
         assert {
             "reading": {1},
             "binding": {2, 3},
+            "spotting": {1, 2, 3},
             "comparison": {1, 2, 3},
             "checking": {1, 2, 3},
             "existence": {1, 2, 3},
@@ -134,8 +135,10 @@ def test_lessons_ask_about_what_the_image_shows(topic: str) -> None:
         for question, reply in conversation.turns:
             if topic in ("comparison", "existence"):
                 assert reply in ("Yes", "No")
-            elif topic == "checking":
+            elif topic in ("checking", "spotting"):
                 assert reply.rstrip(".").split()[-1] in ("Yes", "No")
+                if topic == "spotting":
+                    assert question.startswith("Is there a") and reply.startswith(("The ", "There is no "))
             else:
                 assert any(kind in question for kind in kinds) or question.startswith("What")
 
