@@ -684,6 +684,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--eval-scenes", type=int, default=150)
     parser.add_argument(
+        "--eval-seed", type=int, help="held-out scenes' seed (default: --seed + 1000, never trained on)"
+    )
+    parser.add_argument(
         "--from",
         dest="start_from",
         type=Path,
@@ -720,10 +723,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     report: dict[str, float] = {}
+    eval_seed = args.seed + 1000 if args.eval_seed is None else args.eval_seed
     if args.eval_scenes > 0:
         cpu = torch.device("cpu")
         loaded = load_model(str(args.out), device=cpu, dtype=preferred_dtype(cpu))
-        report = generic_qa_report(loaded, args.eval_scenes, args.seed + 1000)
+        report = generic_qa_report(loaded, args.eval_scenes, eval_seed)
         print(json.dumps(report, indent=2))
     summary = {
         "seed": args.seed,
@@ -735,7 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stopped_by_budget": result.stopped_by_budget,
         "vision_probe_accuracy": result.vision_probe_accuracy,
         "eval_scenes": args.eval_scenes,
-        "eval_seed": args.seed + 1000,
+        "eval_seed": eval_seed,
         "config": asdict(config),
         "generic_qa": report,
     }

@@ -55,18 +55,20 @@ def test_tells_apart_the_colours_of_two_entities() -> None:
     assert right >= 50
 
 
-@pytest.mark.xfail(
-    reason="the shipped weights answer 'Yes' to existence questions whatever the image shows "
-    "(they read attributes but do not compare); see personalization/toyworld/weights/README.md",
-    strict=False,
-)
-def test_answers_existence_questions() -> None:
+def test_answers_existence_questions_by_the_image() -> None:
+    """Comparison, which recognition rests on: asked in the form the model answers directly (its
+    ``yes_no_suffix``), "Is there a <kind>?" is "Yes" for the kind shown and "No" for another.
+    Shipped weights: 23 of these 24 right; the weights before comparison lessons said "Yes" to
+    nearly everything (13)."""
     loaded = load_model("toyworld", device="cpu", dtype=torch.float32)
+    mark = loaded.conventions.yes_no_suffix
     rng = random.Random(2024)
     right = 0
-    for index, kind in enumerate(KINDS):
-        image = render_scene([random_entity(rng, kind=kind)], rng)
-        absent = KINDS[(index + 3) % len(KINDS)]
-        right += answer(loaded, image, f"Is there a {kind}?") == "Yes"
-        right += answer(loaded, image, f"Is there a {absent}?") == "No"
-    assert right >= 2 * len(KINDS) - 1
+    for offset in (3, 4):
+        for index, kind in enumerate(KINDS):
+            image = render_scene([random_entity(rng, kind=kind)], rng)
+            absent = KINDS[(index + offset) % len(KINDS)]
+            for question, truth in ((f"Is there a {kind}?", "Yes"), (f"Is there a {absent}?", "No")):
+                said = answer(loaded, image, question + mark).split()
+                right += bool(said) and said[0].strip(".,") == truth
+    assert right >= 20
