@@ -7,8 +7,9 @@
 1. the vision tower alone, by dense attribute classification of every patch
    (:mod:`personalization.toyworld.vision_warmup`, fine attributes included);
 2. with the tower frozen, the projector and language model: first short lessons
-   (:func:`~personalization.toyworld.corpus.lesson`: reading, binding, existence), then an
-   endless stream of corpus conversations. Throughout, the projector is pulled toward *ideal image tokens*
+   (:func:`~personalization.toyworld.corpus.lesson`: reading and binding by default; spotting,
+   comparison, checking, existence and contrast when asked for), then an endless stream of
+   corpus conversations. Throughout, the projector is pulled toward *ideal image tokens*
    (:func:`ideal_image_tokens`: on each patch, the sum of the embeddings of the words naming the
    attributes of the entity it shows), and a share of images, decaying to none, is given those
    ideal tokens in place of the projector's, so the language model learns to read images before
@@ -25,6 +26,9 @@ The shipped copy lives in ``personalization/toyworld/weights/`` and loads as
 machine and torch build; ``minutes_budget`` only guards the wall clock (training stops early, and
 says so, if it would run over). :func:`evaluate_generic_qa` asks held-out scenes the generic
 attribute questions and returns the fraction answered exactly right.
+
+``start_from`` (``--from DIR``) runs stage 2 on a saved model instead of a new one; the shipped
+weights are the default run followed by three such runs of lessons (``make toyworld-weights``).
 
 Entry point: ``main(argv)`` (wired into the CLI as ``yollava toyworld pretrain``).
 """
