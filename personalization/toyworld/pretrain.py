@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
 
+from personalization.errors import ModelLoadError
 from personalization.modeling import (
     TOYWORLD_WEIGHTS_DIR,
     LoadedModel,
@@ -215,15 +216,14 @@ class PretrainConfig:
         """The lesson topic of ``step`` (a comparison or binding lesson interleaved in the corpus
         included), or None for a corpus step."""
         topic = self.lesson_at(step)
-        if topic is None and self.comparison_every:
-            corpus_step = step - self.lesson_steps
-            if corpus_step % self.comparison_every == self.comparison_every - 1:
-                return "checking" if self.checking_steps else "comparison"
-        if topic is None and self.binding_every:
-            corpus_step = step - self.lesson_steps
-            if corpus_step % self.binding_every == self.binding_every - 1:
-                return "binding"
-        return topic
+        if topic is not None:
+            return topic
+        corpus_step = step - self.lesson_steps
+        if self.comparison_every and corpus_step % self.comparison_every == self.comparison_every - 1:
+            return "checking" if self.checking_steps else "comparison"
+        if self.binding_every and corpus_step % self.binding_every == self.binding_every - 1:
+            return "binding"
+        return None
 
     def lesson_at(self, step: int) -> str | None:
         """The lesson topic of ``step``, or None once the corpus has begun."""
@@ -525,19 +525,18 @@ def _load_for_training(
 ) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
     """A saved toy-world model in float32 with gradients on, and its processor."""
     try:
-        processor = LlavaProcessor.from_pretrained(path)
-        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
-    except (OSError, ValueError) as error:
+        loaded = load_model(str(path), device="cpu", dtype=torch.float32)
+    except ModelLoadError as error:
         raise ValueError(f"cannot load a model to train further from {path}: {error}") from error
-    vision = model.model.vision_tower.config
+    vision = loaded.model.model.vision_tower.config
     geometry = (int(vision.image_size), int(vision.patch_size))
     if geometry != (spec.image_size, spec.patch_size):
         raise ValueError(
             f"{path} sees {geometry[0]}-px images in {geometry[1]}-px patches; "
             f"the toy world needs {spec.image_size} and {spec.patch_size}"
         )
-    model.requires_grad_(True)
-    return model, processor
+    loaded.model.requires_grad_(True)  # load_model freezes it for inference
+    return loaded.model, loaded.processor
 
 
 def _with_max_turns(conversation: Conversation, max_turns: int) -> Conversation:
