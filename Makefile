@@ -37,21 +37,12 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# The shipped toy-world weights: the default pretraining run, then three short lessons on it
-# (personalization/toyworld/weights/README.md). ~44 minutes on 2 cores with native bf16.
+# The shipped toy-world weights (personalization/toyworld/weights/README.md): one command, the
+# main pretraining run and its finishing stages within one 30-minute budget on 2 cores.
 TOYWORLD_RUN ?= toyworld-run
-LESSON := --set reading_steps=0 --set binding_steps=0 --set binding_ideal_share=0.5 \
-	--set ideal_share=0 --set warmup_steps=20
 toyworld-weights: $(STAMP)
-	$(BIN)/yollava toyworld pretrain --seed 0 --minutes 30 --eval-scenes 100 --out $(TOYWORLD_RUN)/base
-	$(BIN)/yollava toyworld pretrain --from $(TOYWORLD_RUN)/base --seed 7 --out $(TOYWORLD_RUN)/spotting \
-		--eval-scenes 0 $(LESSON) --set steps=300 --set spotting_steps=300 --set binding_every=0
-	$(BIN)/yollava toyworld pretrain --from $(TOYWORLD_RUN)/spotting --seed 8 --out $(TOYWORLD_RUN)/checking \
-		--eval-scenes 0 $(LESSON) --set steps=300 --set checking_steps=300 --set binding_every=0
-	$(BIN)/yollava toyworld pretrain --from $(TOYWORLD_RUN)/checking --seed 9 --out $(TOYWORLD_RUN)/final \
-		$(LESSON) --set steps=201 --set checking_steps=1 --set comparison_every=4 --set binding_every=3 \
-		--eval-scenes 100 --eval-seed 1000
-	@echo "weights in $(TOYWORLD_RUN)/final; copy them into personalization/toyworld/weights/"
+	$(BIN)/yollava toyworld pretrain --seed 0 --minutes 30 --eval-scenes 100 --out $(TOYWORLD_RUN)
+	@echo "weights in $(TOYWORLD_RUN); copy them into personalization/toyworld/weights/"
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -38,7 +38,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, cast
@@ -106,7 +106,12 @@ TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
 LESSON_ORDER = ("reading", "binding", "spotting", "comparison", "checking", "existence", "contrast")
 """The lessons before the corpus, in the order stage 2 gives them (``<topic>_steps`` each)."""
-PAD_TO_MULTIPLE = 64
+PAD_TO_MULTIPLE = 16
+IMAGE_CHARACTERS = 200
+"""About the characters of text as many tokens as an image's 64 spell (for grouping by length)."""
+LENGTH_GROUPS = 4
+"""Stage 2 draws this many batches' worth of examples at a time and batches them by length, so
+a batch pads little (ungrouped, a third of a corpus batch's positions were padding)."""
 
 ProgressFn = Callable[[int, int, float], None]
 """Called as ``progress(step, total_steps, loss)`` every few steps."""
@@ -235,15 +240,66 @@ class PretrainConfig:
 
 
 @dataclass(frozen=True)
+class FinishingStage:
+    """A short run of stage 2 after the main one, on the model it left: lessons that need a model
+    which already reads and binds (comparisons), then corpus steps so the corpus is not forgot."""
+
+    name: str
+    config: PretrainConfig
+    seed_offset: int
+    """Added to the run's seed: the stage's own corpus and lesson streams."""
+
+
+def _finishing_config(steps: int, **lessons: int) -> PretrainConfig:
+    # Half the lesson images on ideal tokens, the corpus on the projector's only, a short warm-up.
+    return PretrainConfig(
+        steps=steps,
+        reading_steps=0,
+        binding_steps=0,
+        binding_ideal_share=0.5,
+        ideal_share=0.0,
+        warmup_steps=20,
+        binding_every=lessons.pop("binding_every", 0),
+        **lessons,
+    )
+
+
+FINISHING_STAGES = (
+    FinishingStage("spotting", _finishing_config(300, spotting_steps=300), 7),
+    FinishingStage("checking", _finishing_config(300, checking_steps=300), 8),
+    FinishingStage(
+        "corpus", _finishing_config(201, checking_steps=1, comparison_every=4, binding_every=3), 9
+    ),
+)
+"""What the default command runs after the main stage 2 (``weights/README.md``, step 3):
+``Is there a <colour> <kind>?`` answered reading first, then comparisons answered by checks or,
+when marked, directly, then the corpus with binding and checking lessons interleaved (without
+it the model answered every question like a comparison)."""
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    steps_done: int
+    steps: int
+    seconds: float
+    final_loss: float
+    stopped_by_budget: bool
+
+
+@dataclass(frozen=True)
 class PretrainResult:
     out_dir: Path
     steps_done: int
+    """Language steps of all stage-2 runs together."""
     seconds: float
     final_loss: float
     parameters: int
     stopped_by_budget: bool
     vision_probe_accuracy: dict[str, float]
     """Held-out per-patch attribute accuracy of stage 1's linear heads (fine ones included)."""
+    stages: tuple[StageReport, ...] = ()
+    """Each stage-2 run: the main one (``main``), then the finishing stages."""
 
 
 def image_token_count(spec: TinyLlavaSpec) -> int:
@@ -382,25 +438,31 @@ def pretrain(
     progress: ProgressFn | None = None,
     config: PretrainConfig | None = None,
     start_from: Path | None = None,
+    finishing: Sequence[FinishingStage] = (),
 ) -> PretrainResult:
     """Pretrain the toy LLaVA from scratch on the generic corpus and save it to ``out_dir``.
 
     Args:
         out_dir: where ``config.json``, ``model.safetensors`` and the processor files go.
         seed: fixes the tokenizer corpus, the initial weights and the training stream.
-        minutes_budget: wall-clock guard; training stops early (``stopped_by_budget``) if the next
-            step would end past it. The learning-rate schedule is by steps, not by time.
+        minutes_budget: wall-clock guard for the whole run; a stage stops early
+            (``stopped_by_budget``) when its next step, and the stages after it at the pace seen
+            so far, would end past it, so the finishing stages keep their time. Learning-rate
+            schedules are by steps, not by time.
         progress: optional ``progress(step, total_steps, loss)`` callback.
-        config: optimisation settings (default :class:`PretrainConfig`).
+        config: optimisation settings of stage 1 and the main stage 2 (default
+            :class:`PretrainConfig`).
         start_from: a model saved by an earlier run to train further instead of a new one: stage 1
             is skipped (the tower stays as it is) and stage 2 runs ``config``'s steps on it, so a
             lesson can be tried on a pretrained model in minutes.
+        finishing: stage-2 runs after the main one, in order, each with its own optimiser,
+            schedule and streams (the command's default: :data:`FINISHING_STAGES`).
 
     Raises:
         ValueError: ``start_from`` is not a toy-world model of this geometry.
 
     Example:
-        >>> pretrain(Path("weights"), seed=0, minutes_budget=28)  # doctest: +SKIP
+        >>> pretrain(Path("weights"), seed=0, minutes_budget=30, finishing=FINISHING_STAGES)  # doctest: +SKIP
     """
     config = config or PretrainConfig()
     torch.set_num_threads(config.threads)
@@ -416,9 +478,9 @@ def pretrain(
         model.config.vision_feature_layer = -1
     else:
         model, processor = _load_for_training(start_from, spec)
-        tokenizer = processor.tokenizer
     vision_steps = 0 if start_from is not None else config.vision_steps
-    total_steps = vision_steps + config.steps
+    runs = [FinishingStage("main", config, 0), *finishing]
+    total_steps = vision_steps + sum(run.config.steps for run in runs)
 
     def vision_progress(step: int, _steps: int, loss: float, _accuracy: float) -> None:
         if progress is not None:
@@ -443,6 +505,63 @@ def pretrain(
     model.model.vision_tower.requires_grad_(False)
     model.train()
     model.model.vision_tower.eval()
+    deadline = started + minutes_budget * 60
+    reports: list[StageReport] = []
+    done = vision_steps
+    for index, run in enumerate(runs):
+
+        def stage_progress(step: int, loss: float, _done: int = done) -> None:
+            if progress is not None:
+                progress(_done + step, total_steps, loss)
+
+        report = _train_language(
+            model,
+            processor,
+            spec,
+            run.config,
+            seed=seed + run.seed_offset,
+            name=run.name,
+            deadline=deadline,
+            later_steps=sum(later.config.steps for later in runs[index + 1 :]),
+            progress=stage_progress,
+        )
+        reports.append(report)
+        done += run.config.steps
+
+    save_model(model, processor, out_dir)
+    # A model taught checking lessons answers a question directly only when it carries the mark.
+    checked = any(run.config.checking_steps for run in runs)
+    ModelConventions(yes_no_suffix=DIRECT_MARK if checked else "").write(out_dir)
+    return PretrainResult(
+        out_dir=out_dir,
+        steps_done=sum(report.steps_done for report in reports),
+        seconds=time.monotonic() - started,
+        final_loss=reports[-1].final_loss,
+        parameters=parameters,
+        stopped_by_budget=any(report.stopped_by_budget for report in reports),
+        vision_probe_accuracy=vision_accuracy,
+        stages=tuple(reports),
+    )
+
+
+def _train_language(
+    model: LlavaForConditionalGeneration,
+    processor: LlavaProcessor,
+    spec: TinyLlavaSpec,
+    config: PretrainConfig,
+    *,
+    seed: int,
+    name: str,
+    deadline: float,
+    later_steps: int,
+    progress: Callable[[int, float], None],
+) -> StageReport:
+    """One stage-2 run on ``model`` (tower frozen): ``config``'s lessons and corpus, with a fresh
+    optimiser; it stops before a step that would end past ``deadline`` (``time.monotonic()``)
+    with time kept for ``later_steps`` more steps at this run's pace."""
+    started = time.monotonic()
+    torch.manual_seed(seed)
+    tokenizer = processor.tokenizer
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in trainable if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in trainable if p.ndim < 2 or "embed" in n]
@@ -454,43 +573,58 @@ def pretrain(
         lr=config.learning_rate,
         betas=(0.9, 0.98),
     )
-    lesson_streams = {topic: lessons(seed, topic) for topic in LESSON_ORDER}
-    stream = iter(conversations(seed))
+    order = random.Random(seed + 2)
+    batch_streams: dict[str | None, Iterator[list[Conversation]]] = {
+        topic: grouped_batches(
+            iter(conversations(seed)) if topic is None else lessons(seed, topic),
+            config.batch_size,
+            max_turns=config.max_turns,
+            # Contrast pairs must stay together in their batch.
+            groups=1 if topic == "contrast" else LENGTH_GROUPS,
+            rng=order,
+        )
+        for topic in (None, *LESSON_ORDER)
+    }
     image_tokens = image_token_count(spec)
     word_ids = attribute_word_ids(tokenizer)
     embed_tokens = cast(torch.nn.Embedding, model.get_input_embeddings())
     tap = _ProjectorTap()
     hook = model.model.multi_modal_projector.register_forward_hook(tap)
     ideal_generator = torch.Generator().manual_seed(seed + 1)
-    budget_seconds = minutes_budget * 60
     smoothed = math.nan
     step = 0
     stopped_by_budget = False
     step_seconds = 0.0
     while step < config.steps:
-        elapsed = time.monotonic() - started
-        if elapsed + step_seconds > budget_seconds:
+        now = time.monotonic()
+        pace = (now - started) / step if step else 0.0
+        if now + step_seconds + later_steps * pace > deadline:
             stopped_by_budget = True
             break
-        step_started = time.monotonic()
+        step_started = now
         topic = config.topic_at(step)
         corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
         if step >= config.lesson_steps:
             share = config.ideal_share * max(0.0, 1 - corpus_progress / config.ideal_until)
         else:
             share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
-        source = stream if topic is None else lesson_streams[topic]
-        examples = [_with_max_turns(next(source), config.max_turns) for _ in range(config.batch_size)]
+        examples = next(batch_streams[topic])
         batch = collate(examples, processor, image_tokens=image_tokens, max_positions=spec.max_positions)
-        ideal = ideal_image_tokens(examples, embed_tokens.weight.detach().float(), word_ids, spec.patch_size)
+        with_image = [example for example in examples if example.image is not None]
+        ideal = (
+            ideal_image_tokens(with_image, embed_tokens.weight.detach().float(), word_ids, spec.patch_size)
+            if with_image
+            else None
+        )
         tap.ideal = ideal
-        tap.replace = torch.rand(len(ideal), generator=ideal_generator) < share
+        tap.replace = None if ideal is None else torch.rand(len(ideal), generator=ideal_generator) < share
+        tap.output = None  # a batch without images leaves the projector's last output behind
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step, config)
         with cpu_autocast():
             language_loss = model(**batch).loss
         loss = language_loss
-        if config.alignment_weight > 0 and tap.output is not None:
+        if config.alignment_weight > 0 and tap.output is not None and ideal is not None:
             # Scale-free: the squared error relative to the ideal tokens' mean square.
             error = (tap.output.float() - ideal).pow(2).mean() / ideal.pow(2).mean().clamp_min(1e-8)
             loss = loss + config.alignment_weight * error
@@ -502,21 +636,16 @@ def pretrain(
         smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
         step += 1
         step_seconds = time.monotonic() - step_started
-        if progress is not None and (step % PROGRESS_EVERY_STEPS == 0 or step == config.steps):
-            progress(vision_steps + step, total_steps, smoothed)
+        if step % PROGRESS_EVERY_STEPS == 0 or step == config.steps:
+            progress(step, smoothed)
     hook.remove()
-
-    save_model(model, processor, out_dir)
-    # A model taught checking lessons answers a question directly only when it carries the mark.
-    ModelConventions(yes_no_suffix=DIRECT_MARK if config.checking_steps else "").write(out_dir)
-    return PretrainResult(
-        out_dir=out_dir,
+    return StageReport(
+        name=name,
         steps_done=step,
+        steps=config.steps,
         seconds=time.monotonic() - started,
         final_loss=smoothed,
-        parameters=parameters,
         stopped_by_budget=stopped_by_budget,
-        vision_probe_accuracy=vision_accuracy,
     )
 
 
@@ -537,6 +666,42 @@ def _load_for_training(
         )
     loaded.model.requires_grad_(True)  # load_model freezes it for inference
     return loaded.model, loaded.processor
+
+
+def grouped_batches(
+    source: Iterator[Conversation],
+    batch_size: int,
+    *,
+    max_turns: int,
+    groups: int,
+    rng: random.Random,
+) -> Iterator[list[Conversation]]:
+    """Endless batches from ``source`` (each example cut to ``max_turns`` turns): ``groups``
+    batches' worth of examples are drawn at a time, sorted by the length of their text and cut
+    into batches, which come out in a shuffled order. With ``groups=1`` the batches are the
+    stream's examples in order.
+
+    Example:
+        >>> from personalization.toyworld.corpus import conversations
+        >>> batch = next(grouped_batches(conversations(0), 4, max_turns=8, groups=2, rng=random.Random(0)))
+        >>> len(batch)
+        4
+    """
+    if batch_size < 1 or groups < 1:
+        raise ValueError(f"batch_size={batch_size} and groups={groups} must be at least 1")
+    while True:
+        drawn = [_with_max_turns(next(source), max_turns) for _ in range(batch_size * groups)]
+        if groups > 1:
+            drawn.sort(key=conversation_length)
+        chunks = [drawn[start : start + batch_size] for start in range(0, len(drawn), batch_size)]
+        rng.shuffle(chunks)
+        yield from chunks
+
+
+def conversation_length(conversation: Conversation) -> int:
+    """About the characters a conversation's tokens spell, its image's tokens counted."""
+    text = sum(len(question) + len(reply) for question, reply in conversation.turns)
+    return text + (IMAGE_CHARACTERS if conversation.image is not None else 0)
 
 
 def _with_max_turns(conversation: Conversation, max_turns: int) -> Conversation:
@@ -696,6 +861,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train this saved model further (stage 2 only; the vision tower is kept)",
     )
     parser.add_argument(
+        "--no-finishing",
+        action="store_true",
+        help="stop after the main stage 2 (without --from the finishing stages run after it)",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -711,6 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def show(step: int, total: int, loss: float) -> None:
         print(f"step {step}/{total}  loss {loss:.4f}", flush=True)
 
+    finishing = () if args.start_from or args.no_finishing else FINISHING_STAGES
     result = pretrain(
         args.out,
         seed=args.seed,
@@ -718,7 +889,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=show,
         config=config,
         start_from=args.start_from,
+        finishing=finishing,
     )
+    for stage in result.stages:
+        print(
+            f"{stage.name}: {stage.steps_done}/{stage.steps} steps in {stage.seconds / 60:.1f} min"
+            + (" (stopped by the time budget)" if stage.stopped_by_budget else ""),
+            flush=True,
+        )
     print(
         f"trained {result.parameters:,} parameters for {result.steps_done} steps in "
         f"{result.seconds / 60:.1f} min (loss {result.final_loss:.4f})"
@@ -741,9 +919,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parameters": result.parameters,
         "stopped_by_budget": result.stopped_by_budget,
         "vision_probe_accuracy": result.vision_probe_accuracy,
+        "stages": [asdict(stage) for stage in result.stages],
         "eval_scenes": args.eval_scenes,
         "eval_seed": eval_seed,
         "config": asdict(config),
+        "finishing": [
+            {"name": stage.name, "seed_offset": stage.seed_offset, "config": asdict(stage.config)}
+            for stage in finishing
+        ],
         "generic_qa": report,
     }
     (args.out / "pretrain_report.json").write_text(json.dumps(summary, indent=2) + "\n")

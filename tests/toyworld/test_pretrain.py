@@ -1,5 +1,6 @@
 """Pretraining's pieces: dense patch labels, ideal image tokens, and a whole (tiny) run."""
 
+import itertools
 import random
 
 import numpy as np
@@ -15,17 +16,21 @@ from personalization.toyworld.corpus import (
     Conversation,
     comparison_turn,
     contrast_pair,
+    conversations,
     lesson,
     lessons,
     random_scene_entities,
 )
 from personalization.toyworld.pretrain import (
+    FinishingStage,
     PretrainConfig,
     answer,
     attribute_word_ids,
     build_toy_tokenizer,
     config_with,
+    conversation_length,
     generic_qa_report,
+    grouped_batches,
     ideal_image_tokens,
     pretrain,
     save_model,
@@ -385,3 +390,70 @@ def test_training_further_refuses_a_model_of_another_geometry(tmp_path) -> None:
         pretrain(tmp_path / "out", seed=0, minutes_budget=1, start_from=tmp_path / "other")
     with pytest.raises(ValueError, match="cannot load"):
         pretrain(tmp_path / "out", seed=0, minutes_budget=1, start_from=tmp_path / "missing")
+
+
+def test_batches_group_examples_of_similar_length_and_lose_none() -> None:
+    stream = [c for c, _ in zip(conversations(0), range(24), strict=False)]
+    expected = sorted(tuple(c.turns[:3]) for c in stream)
+    batches = grouped_batches(conversations(0), 6, max_turns=3, groups=4, rng=random.Random(1))
+    drawn = [next(batches) for _ in range(4)]
+    assert [len(batch) for batch in drawn] == [6, 6, 6, 6]
+    assert sorted(tuple(c.turns) for batch in drawn for c in batch) == expected
+    spans = sorted((min(map(conversation_length, b)), max(map(conversation_length, b))) for b in drawn)
+    assert all(low_next >= high for (_, high), (low_next, _) in itertools.pairwise(spans))
+    assert [c.turns for c in drawn[0]] != [c.turns[:3] for c in stream[:6]], "batches come out shuffled"
+    in_order = grouped_batches(conversations(0), 6, max_turns=3, groups=1, rng=random.Random(1))
+    assert [c.turns for c in next(in_order)] == [c.turns[:3] for c in stream[:6]]
+    with pytest.raises(ValueError, match="groups"):
+        next(grouped_batches(conversations(0), 6, max_turns=3, groups=0, rng=random.Random(1)))
+
+
+TINY_MAIN = PretrainConfig(
+    steps=4,
+    reading_steps=1,
+    binding_steps=1,
+    binding_every=0,
+    vision_steps=2,
+    vision_batch_size=4,
+    vision_pool_size=8,
+    batch_size=2,
+    warmup_steps=1,
+    max_turns=2,
+)
+
+
+def _finishing(steps: int) -> tuple[FinishingStage, ...]:
+    config = PretrainConfig(
+        steps=steps, reading_steps=0, binding_steps=0, checking_steps=2, binding_every=0,
+        batch_size=2, warmup_steps=1, max_turns=2,
+    )  # fmt: skip
+    return (FinishingStage("check", config, seed_offset=5),)
+
+
+def test_finishing_stages_train_the_same_model_after_the_main_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int, float]] = []
+    result = pretrain(
+        tmp_path,
+        seed=0,
+        minutes_budget=10,
+        config=TINY_MAIN,
+        finishing=_finishing(3),
+        progress=lambda *a: seen.append(a),
+    )
+    assert [(s.name, s.steps_done, s.steps) for s in result.stages] == [("main", 4, 4), ("check", 3, 3)]
+    assert result.steps_done == 7 and not result.stopped_by_budget
+    assert seen[-1][:2] == (9, 9), "tower steps, then every stage's steps, on one count"
+    assert (
+        load_model(str(tmp_path), device="cpu", dtype=torch.float32).conventions.yes_no_suffix == DIRECT_MARK
+    )
+
+
+def test_the_main_run_leaves_the_finishing_stages_their_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Four main steps take well under a second, but the thousand finishing steps after them
+    # would not fit in 6 s at that pace: the main run stops at once and the finishing stage
+    # gets what is left.
+    result = pretrain(tmp_path, seed=0, minutes_budget=0.1, config=TINY_MAIN, finishing=_finishing(1000))
+    main, finishing = result.stages
+    assert main.stopped_by_budget and main.steps_done <= 1
+    assert finishing.stopped_by_budget and finishing.steps_done < 1000
+    assert (tmp_path / "model.safetensors").exists(), "what was trained is saved"
