@@ -25,6 +25,10 @@ class TrainConfig:
         answer_style: how recognition answers are written: ``sentence`` (the paper's: "Yes, <sks>
             is in the photo.") or ``word`` ("Yes" / "No", for a base model that answers yes/no
             questions with one word, as the toy-world model does).
+        reading_init: start the latent tokens at the embeddings of what the frozen model most
+            often answers to ``attribute_questions`` about the photos (asked even without
+            ``text_qa``) instead of at the category word, and keep that start unless an epoch
+            validates better; not in the paper.
         holdout_fraction: share of positives (≥ 1 when there are ≥ 3) and negatives kept out of
             training to choose the best epoch and the recognition threshold.
         seed: makes data selection, augmentation and initialisation deterministic.
@@ -41,6 +45,7 @@ class TrainConfig:
     attribute_questions: tuple[str, ...] = field(default=DEFAULT_ATTRIBUTE_QUESTIONS)
     qa_max_new_tokens: int = 24
     answer_style: str = "sentence"
+    reading_init: bool = False
     holdout_fraction: float = 0.2
     seed: int = 0
 

@@ -48,11 +48,13 @@ class Method:
     k: int = 16
     hard_negatives: bool = True
     text_qa: bool = True
+    reading_init: bool = False
 
 
 def method_by_name(name: str, *, k: int = 16) -> Method:
     """``vanilla``, ``description``, ``learned`` (k from the argument), ``learned-k8``,
-    ``no-hard-negatives``, ``no-text-qa``."""
+    ``no-hard-negatives``, ``no-text-qa``, ``reading-init`` (learned tokens that start at the
+    model's own reading of the photos)."""
     if name in ("vanilla", "description"):
         return Method(name, name)
     if name == "learned":
@@ -63,6 +65,8 @@ def method_by_name(name: str, *, k: int = 16) -> Method:
         return Method(f"{name}-k{k}", "learned", k=k, hard_negatives=False)
     if name == "no-text-qa":
         return Method(f"{name}-k{k}", "learned", k=k, text_qa=False)
+    if name == "reading-init":
+        return Method(f"{name}-k{k}", "learned", k=k, reading_init=True)
     raise PersonalizationError(f"unknown method {name!r}")
 
 
@@ -177,6 +181,7 @@ class Evaluator:
         config = replace(
             self.train_config,
             text_qa=self.train_config.text_qa and method.text_qa,
+            reading_init=self.train_config.reading_init or method.reading_init,
             hard_negatives_per_photo=self.train_config.hard_negatives_per_photo
             if method.hard_negatives
             else 0,

@@ -10,6 +10,7 @@ subject's recognition threshold.
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,10 +207,13 @@ class Trainer:
             heldout_originals.append(view_features[0])
             heldout_positive_features.extend(view_features)
 
-        text_conversations: list[Conversation] = []
-        if config.text_qa:
+        readings: dict[str, list[str]] = {}
+        if config.text_qa or config.reading_init:
             preparing("asking the base model about the photos")
-            text_conversations = self._text_qa(subject, train_photos)
+            readings = self._readings(subject, train_photos)
+        text_conversations = self._text_qa(subject, readings) if config.text_qa else []
+        if config.reading_init:
+            self._initialise_from_readings(subject, readings)
         if subject.facts:
             text_conversations.append(
                 Conversation(
@@ -230,6 +234,11 @@ class Trainer:
         losses: list[float] = []
         best: tuple[tuple[float, float], int, torch.Tensor, torch.Tensor, float] | None = None
         step = 0
+        if config.reading_init:
+            # The start is already a description: keep it unless an epoch validates better.
+            quality, threshold = self._validate(subject, heldout_positive_features, heldout_negative_features)
+            inputs, outputs = subject.input_vectors.detach().clone(), subject.output_vectors.detach().clone()
+            best = (quality, 0, inputs, outputs, threshold)
         try:
             for epoch in range(1, config.epochs + 1):
                 conversations = self._recognition_conversations(subject, positive_views, negative_images, rng)
@@ -353,20 +362,51 @@ class Trainer:
             conversations.append(Conversation(f"{prompt} {question}", answer, image, "negative"))
         return conversations
 
-    def _text_qa(self, subject: Subject, photos: Sequence[Image.Image]) -> list[Conversation]:
-        """The paper's text-only QA: the frozen model describes each photo; train without it."""
-        prompt = personal_prompt(subject)
-        conversations = []
+    def _readings(self, subject: Subject, photos: Sequence[Image.Image]) -> dict[str, list[str]]:
+        """The frozen model's reply to each attribute question (``{kind}`` filled in) about each
+        photo, in photo order (empty where it said nothing)."""
+        questions = [template.format(kind=subject.kind) for template in self.config.attribute_questions]
+        readings: dict[str, list[str]] = {question: [] for question in questions}
+        ask = self.engine.answer
         for photo in photos:
-            for template in self.config.attribute_questions:
-                generic = template.format(kind=subject.kind)
-                reply = self.engine.answer(generic, image=photo, max_new_tokens=self.config.qa_max_new_tokens)
-                if not reply.strip():
-                    continue
-                question = personalize(generic, [subject])
-                answer = personalize(sanitize_user_text(reply), [subject])
-                conversations.append(Conversation(f"{prompt} {question}", answer, None, "text"))
-        return conversations
+            for question in questions:
+                reply = ask(question, image=photo, max_new_tokens=self.config.qa_max_new_tokens)
+                readings[question].append(reply.strip())
+        return readings
+
+    def _text_qa(self, subject: Subject, readings: dict[str, list[str]]) -> list[Conversation]:
+        """The paper's text-only QA: what the frozen model said about each photo, asked of the
+        subject by name and trained without the photo."""
+        prompt = personal_prompt(subject)
+        photos = max((len(replies) for replies in readings.values()), default=0)
+        return [
+            Conversation(
+                f"{prompt} {personalize(question, [subject])}",
+                personalize(sanitize_user_text(replies[photo]), [subject]),
+                None,
+                "text",
+            )
+            for photo in range(photos)
+            for question, replies in readings.items()
+            if replies[photo]
+        ]
+
+    def _initialise_from_readings(self, subject: Subject, readings: dict[str, list[str]]) -> None:
+        """Start the latent tokens at the embeddings of what the frozen model most often said
+        about the photos (one reply per question, in order, cut to k tokens); the tokens it does
+        not fill keep their category-word start."""
+        tokenizer = self.engine.loaded.processor.tokenizer
+        ids: list[int] = []
+        for replies in readings.values():
+            said = Counter(sanitize_user_text(r).strip().rstrip(".").lower() for r in replies if r)
+            if said:
+                ids += tokenizer.encode(" " + said.most_common(1)[0][0], add_special_tokens=False)
+        ids = ids[: len(subject.latent_names)]
+        if not ids:
+            return
+        embedding: Any = self.engine.loaded.model.get_input_embeddings()
+        vectors = embedding.weight.detach().float()[ids].to(subject.input_vectors.device)
+        subject.input_vectors[1 : 1 + len(ids)] = vectors.to(subject.input_vectors.dtype)
 
     def _validate(
         self, subject: Subject, positives: Sequence[torch.Tensor], negatives: Sequence[torch.Tensor]

@@ -7,7 +7,7 @@ import pytest
 
 from personalization.config import TrainConfig
 from personalization.engine import Engine
-from personalization.evaluation import Evaluator, load_dataset, method_by_name
+from personalization.evaluation import Evaluator, Method, load_dataset, method_by_name
 from personalization.metrics import choose_threshold, recognition_score
 from tests.conftest import OTHER_COLOURS, SUBJECT_COLOUR, make_photo
 
@@ -105,6 +105,12 @@ def test_threshold_choice_and_scores_on_a_hand_made_case() -> None:
     assert choose_threshold([0.9], []) == (0.5, 0.0)
 
 
+def test_method_names_choose_the_ablations() -> None:
+    assert method_by_name("reading-init", k=8) == Method("reading-init-k8", "learned", k=8, reading_init=True)
+    assert method_by_name("no-text-qa").text_qa is False
+    assert method_by_name("no-hard-negatives").hard_negatives is False
+
+
 def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
     from personalization.errors import PersonalizationError
 
@@ -118,8 +124,8 @@ def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
     ("flags", "epochs", "style"),
     [
         ((), 15, "sentence"),
-        (("--recipe", "toy"), 6, "sentence"),
-        (("--recipe", "toy", "--answer-style", "word"), 6, "word"),
+        (("--recipe", "toy"), 6, "word"),
+        (("--recipe", "toy", "--answer-style", "sentence"), 6, "sentence"),
     ],
 )
 def test_eval_command_picks_the_recipe_asked_for(

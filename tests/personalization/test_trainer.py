@@ -158,3 +158,25 @@ def test_recognition_answers_follow_the_answer_style(
         assert all(a.startswith("No, ") for a in answers["negative"]) and len(answers["positive"]) > 1
     with pytest.raises(ValueError, match="answer_style"):
         TrainConfig(answer_style="shout")
+
+
+def test_reading_init_starts_the_latent_tokens_at_what_the_model_said_most_often(
+    tiny_loaded: LoadedModel, tiny_engine: Engine
+) -> None:
+    subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=8, seed=0)
+    before = subject.input_vectors.clone()
+    readings = {
+        "What colour is the dog?": ["Blue", "red.", "Red", ""],  # "red" twice, after clean-up
+        "What is the dog wearing?": ["", ""],  # said nothing: no tokens
+        "What pattern is the dog?": ["Striped"],
+    }
+    Trainer(tiny_engine, TrainConfig(reading_init=True))._initialise_from_readings(subject, readings)
+    tokenizer = tiny_loaded.processor.tokenizer
+    ids = (
+        tokenizer.encode(" red", add_special_tokens=False)
+        + tokenizer.encode(" striped", add_special_tokens=False)
+    )[:8]
+    embedding = tiny_loaded.model.get_input_embeddings().weight.detach().float()
+    torch.testing.assert_close(subject.input_vectors[1 : 1 + len(ids)], embedding[ids])
+    assert torch.equal(subject.input_vectors[0], before[0]), "the identifier keeps its start"
+    assert torch.equal(subject.input_vectors[1 + len(ids) :], before[1 + len(ids) :])
