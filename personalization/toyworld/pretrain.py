@@ -252,7 +252,7 @@ class FinishingStage:
     """Added to the run's seed: the stage's own corpus and lesson streams."""
 
 
-def _finishing_config(steps: int, **lessons: int) -> PretrainConfig:
+def _finishing_config(steps: int, *, binding_every: int = 0, **lessons: int) -> PretrainConfig:
     # Half the lesson images on ideal tokens, the corpus on the projector's only, a short warm-up.
     return PretrainConfig(
         steps=steps,
@@ -261,7 +261,7 @@ def _finishing_config(steps: int, **lessons: int) -> PretrainConfig:
         binding_ideal_share=0.5,
         ideal_share=0.0,
         warmup_steps=20,
-        binding_every=lessons.pop("binding_every", 0),
+        binding_every=binding_every,
         **lessons,
     )
 

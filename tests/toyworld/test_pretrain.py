@@ -2,6 +2,7 @@
 
 import itertools
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -337,23 +338,24 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     assert all(0 <= value <= 1 for value in report.values())
 
 
+TINY_MAIN = PretrainConfig(
+    steps=4,
+    reading_steps=1,
+    binding_steps=1,
+    binding_every=0,
+    vision_steps=2,
+    vision_batch_size=4,
+    vision_pool_size=8,
+    batch_size=2,
+    warmup_steps=1,
+    max_turns=2,
+)
+
+
 def test_a_saved_model_is_trained_further_without_touching_its_tower(tmp_path) -> None:  # type: ignore[no-untyped-def]
     tiny = {"batch_size": 2, "warmup_steps": 1, "max_turns": 2, "binding_every": 0}
     first = tmp_path / "first"
-    pretrain(
-        first,
-        seed=0,
-        minutes_budget=10,
-        config=PretrainConfig(
-            steps=2,
-            reading_steps=1,
-            binding_steps=1,
-            vision_steps=2,
-            vision_batch_size=4,
-            vision_pool_size=8,
-            **tiny,  # type: ignore[arg-type]
-        ),
-    )
+    pretrain(first, seed=0, minutes_budget=10, config=replace(TINY_MAIN, steps=2))
     seen: list[tuple[int, int, float]] = []
     result = pretrain(
         tmp_path / "further",
@@ -406,20 +408,6 @@ def test_batches_group_examples_of_similar_length_and_lose_none() -> None:
     assert [c.turns for c in next(in_order)] == [c.turns[:3] for c in stream[:6]]
     with pytest.raises(ValueError, match="groups"):
         next(grouped_batches(conversations(0), 6, max_turns=3, groups=0, rng=random.Random(1)))
-
-
-TINY_MAIN = PretrainConfig(
-    steps=4,
-    reading_steps=1,
-    binding_steps=1,
-    binding_every=0,
-    vision_steps=2,
-    vision_batch_size=4,
-    vision_pool_size=8,
-    batch_size=2,
-    warmup_steps=1,
-    max_turns=2,
-)
 
 
 def _finishing(steps: int) -> tuple[FinishingStage, ...]:
