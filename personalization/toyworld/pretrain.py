@@ -124,8 +124,11 @@ class PretrainConfig:
     """Optimisation settings of :func:`pretrain`."""
 
     steps: int = 1350
-    vision_steps: int = 1200
-    vision_batch_size: int = 64
+    vision_steps: int = 2400
+    vision_batch_size: int = 32
+    vision_learning_rate: float = 3e-3
+    vision_crowded_share: float = 0.7
+    """Stage 1's share of scenes with two or three entities (``VisionWarmupConfig.crowded_share``)."""
     vision_pool_size: int = 4000
     vision_entity_kind_weight: float = 2.0
     """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``):
@@ -498,6 +501,8 @@ def pretrain(
             config=VisionWarmupConfig(
                 steps=config.vision_steps,
                 batch_size=config.vision_batch_size,
+                learning_rate=config.vision_learning_rate,
+                crowded_share=config.vision_crowded_share,
                 pool_size=config.vision_pool_size,
                 entity_kind_weight=config.vision_entity_kind_weight,
             ),

@@ -42,6 +42,7 @@ from personalization.toyworld.vision_warmup import (
     PatchHeads,
     VisionWarmupConfig,
     patch_labels,
+    vision_scene,
 )
 from personalization.toyworld.world import COLOURS, KINDS, PATTERNS, EntitySpec, accessory_phrase
 
@@ -91,6 +92,20 @@ def test_entity_kind_accuracy_ignores_background_and_its_weight_adds_the_entity_
     assert float((weighted - plain).detach()) == pytest.approx(2.0 * float(extra.detach()), rel=1e-5)
     with pytest.raises(ValueError, match="entity_kind_weight"):
         VisionWarmupConfig(entity_kind_weight=-1.0)
+
+
+def test_vision_scenes_follow_the_crowded_share_with_distinct_kinds() -> None:
+    rng = random.Random(3)
+    alone = [len(vision_scene(rng, 0.0)) for _ in range(50)]
+    crowded = [vision_scene(rng, 1.0, three_share=0.25) for _ in range(400)]
+    assert set(alone) == {1}
+    assert {len(entities) for entities in crowded} == {2, 3}
+    assert 0.15 < sum(len(entities) == 3 for entities in crowded) / 400 < 0.35
+    assert all(len({e.kind for e in entities}) == len(entities) for entities in crowded)
+    mixed = [len(vision_scene(rng, 0.7)) for _ in range(1000)]
+    assert 0.25 < mixed.count(1) / 1000 < 0.35
+    with pytest.raises(ValueError, match="crowded_share"):
+        VisionWarmupConfig(crowded_share=1.5)
 
 
 def test_ideal_tokens_sum_the_attribute_words_of_each_patch_and_are_zero_on_background() -> None:
