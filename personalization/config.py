@@ -31,6 +31,9 @@ class TrainConfig:
             validates better; not in the paper.
         holdout_fraction: share of positives (≥ 1 when there are ≥ 3) and negatives kept out of
             training to choose the best epoch and the recognition threshold.
+        calibrate_threshold: choose each subject's recognition threshold on the held-out split
+            (the best balanced accuracy there); when False it stays at the paper's 0.5 and the
+            held-out split only chooses the epoch.
         seed: makes data selection, augmentation and initialisation deterministic.
     """
 
@@ -47,6 +50,7 @@ class TrainConfig:
     answer_style: str = "sentence"
     reading_init: bool = False
     holdout_fraction: float = 0.2
+    calibrate_threshold: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -12,7 +12,11 @@ from personalization.modeling import TOYWORLD_MODEL_NAME
 
 PAPER = TrainConfig()
 TOYWORLD = TrainConfig(
-    epochs=6,
+    # 15 epochs (the paper's) and the plain 0.5 threshold since the ninth session's weights: on a
+    # development dataset (seed 777, 5 subjects) learned k=16 was right 0.748 weighted with 6
+    # epochs and calibrated thresholds, 0.844 at 0.5, 0.890 at 0.5 with 15 epochs (its calibrated
+    # thresholds, up to 0.9, rejected most test photos: 0.763). ~27 s a subject on 2 cores.
+    epochs=15,
     learning_rate=1e-2,
     batch_size=16,
     views_per_photo=4,
@@ -24,6 +28,7 @@ TOYWORLD = TrainConfig(
     # paper's sentences ("Yes, <sks> is in the photo.") left learned tokens at chance (weighted
     # 0.496) and one-word answers reached 0.740 (docs/RESULTS.md).
     answer_style="word",
+    calibrate_threshold=False,
 )
 
 

@@ -414,7 +414,13 @@ class Trainer:
         """((balanced accuracy, margin), threshold) on the held-out split."""
         positive = self.engine.yes_probabilities([(f, subject) for f in positives])
         negative = self.engine.yes_probabilities([(f, subject) for f in negatives])
-        threshold, accuracy = choose_threshold(positive, negative)
+        if self.config.calibrate_threshold:
+            threshold, accuracy = choose_threshold(positive, negative)
+        else:
+            threshold = 0.5
+            accuracy = (
+                recognition_score(positive, negative, threshold).weighted if positive and negative else 0.0
+            )
         mean_positive = sum(positive) / len(positive) if positive else 0.0
         mean_negative = sum(negative) / len(negative) if negative else 0.0
         return (accuracy, mean_positive - mean_negative), threshold

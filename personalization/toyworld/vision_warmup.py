@@ -64,8 +64,9 @@ class VisionWarmupConfig:
     """Share of scenes with two or three entities; the rest hold one. Crowded entities are small,
     a few patches each, and at the first recipe's mix (crowded 0.275, three entities 0.1) the tower
     learned them last: after its 1200 steps a linear probe found the kind of an entity in a
-    three-entity scene on 0.57 of them, alone on 0.90. At 0.7 (batch 32, lr 3e-3, 800 steps) 0.52,
-    where the old mix with the same settings reached 0.31 (``benchmarks/tower_probe.py``)."""
+    three-entity scene on 0.52 of them, alone on 0.86 (``benchmarks/tower_probe.py``). At 0.7
+    (batch 32, lr 3e-3, 800 steps) 0.52, where the old mix with the same settings reached 0.31;
+    the whole recipe at 0.7, 0.83 (``weights/README.md``, "Crowded scenes for the tower")."""
     three_share: float = 0.5
     """Share of the crowded scenes with three entities."""
     entity_kind_weight: float = 0.0

@@ -121,15 +121,20 @@ def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flags", "epochs", "style"),
+    ("flags", "calibrated", "style"),
     [
-        ((), 15, "sentence"),
-        (("--recipe", "toy"), 6, "word"),
-        (("--recipe", "toy", "--answer-style", "sentence"), 6, "sentence"),
+        ((), True, "sentence"),
+        (("--recipe", "toy"), False, "word"),
+        (("--recipe", "toy", "--answer-style", "sentence"), False, "sentence"),
     ],
 )
 def test_eval_command_picks_the_recipe_asked_for(
-    tiny_model_dir: Path, dataset_root: Path, tmp_path: Path, flags: tuple[str, ...], epochs: int, style: str
+    tiny_model_dir: Path,
+    dataset_root: Path,
+    tmp_path: Path,
+    flags: tuple[str, ...],
+    calibrated: bool,
+    style: str,
 ) -> None:
     """Weights in a folder get the paper's recipe unless told they are toy-world weights."""
     import subprocess
@@ -142,5 +147,6 @@ def test_eval_command_picks_the_recipe_asked_for(
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert (report["train_config"]["epochs"], report["train_config"]["answer_style"]) == (epochs, style)
+    recipe = report["train_config"]
+    assert (recipe["calibrate_threshold"], recipe["answer_style"]) == (calibrated, style)
     assert set(report["methods"]) == {"vanilla"}

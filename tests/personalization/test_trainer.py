@@ -1,5 +1,6 @@
 """Teaching: only the subject's vectors move, the loss falls, and the subject is really learnt."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,25 @@ def test_training_is_deterministic_under_a_seed(
     )
     assert first.losses == pytest.approx(second.losses, abs=1e-4)
     assert first.metrics["hard_negatives"] == second.metrics["hard_negatives"]
+
+
+def test_uncalibrated_training_keeps_the_plain_threshold(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    config = TrainConfig(
+        epochs=2,
+        positive_examples=8,
+        hard_negatives_per_photo=2,
+        easy_negatives=4,
+        text_qa=False,
+        calibrate_threshold=False,
+    )
+    result, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+    assert result.subject.threshold == 0.5 and result.metrics["threshold"] == 0.5
+    calibrated, _ = _teach(
+        tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, calibrate_threshold=True)
+    )
+    assert calibrated.subject.threshold != 0.5  # the held-out split moves it on this data
 
 
 def test_cancel_stops_within_one_step(
