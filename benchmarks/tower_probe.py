@@ -27,16 +27,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from personalization.modeling import (
-    TOYWORLD_MODEL_NAME,
-    TinyLlavaSpec,
-    build_llava,
-    build_processor,
-    cpu_autocast,
-    load_model,
-)
+from personalization.modeling import TOYWORLD_MODEL_NAME, cpu_autocast, load_model
 from personalization.toyworld.corpus import random_scene_entities
-from personalization.toyworld.pretrain import TOYWORLD_SPEC, build_toy_tokenizer
+from personalization.toyworld.pretrain import new_toy_model
 from personalization.toyworld.vision_warmup import (
     ATTRIBUTE_CLASSES,
     IGNORE,
@@ -152,10 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = {"model": args.model}
     else:
         torch.manual_seed(args.seed)
-        spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": args.seed})
-        tokenizer = build_toy_tokenizer(args.seed)
-        processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
-        model = build_llava(tokenizer, spec)
+        model, processor = new_toy_model(args.seed)
         config = VisionWarmupConfig(
             steps=args.train_steps,
             batch_size=args.batch_size,

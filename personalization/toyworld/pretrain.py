@@ -308,6 +308,18 @@ class PretrainResult:
     """Each stage-2 run: the main one (``main``), then the finishing stages."""
 
 
+def new_toy_model(seed: int) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """An untrained model of the shipped geometry (:data:`TOYWORLD_SPEC`) with its tokenizer and
+    processor, all fixed by ``seed``."""
+    spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
+    tokenizer = build_toy_tokenizer(seed)
+    processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
+    model = build_llava(tokenizer, spec)
+    # The tower is ours: use its last layer instead of paying for one whose output is discarded.
+    model.config.vision_feature_layer = -1
+    return model, processor
+
+
 def image_token_count(spec: TinyLlavaSpec) -> int:
     """Image tokens per image: one per patch (the CLS feature is dropped by LLaVA)."""
     return (spec.image_size // spec.patch_size) ** 2
@@ -477,11 +489,7 @@ def pretrain(
 
     spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
     if start_from is None:
-        tokenizer = build_toy_tokenizer(seed)
-        processor = build_processor(tokenizer, image_size=spec.image_size, patch_size=spec.patch_size)
-        model = build_llava(tokenizer, spec)
-        # The tower is ours: use its last layer instead of paying for one whose output is discarded.
-        model.config.vision_feature_layer = -1
+        model, processor = new_toy_model(seed)
     else:
         model, processor = _load_for_training(start_from, spec)
     vision_steps = 0 if start_from is not None else config.vision_steps
