@@ -81,7 +81,9 @@ def probe(tower: nn.Module, processor: object, n_train: int, n_test: int) -> dic
     for column, (name, classes) in enumerate(ATTRIBUTE_CLASSES.items()):
         x = train_features.reshape(-1, hidden)
         y = train_labels[..., column].reshape(-1)
-        keep = (y != IGNORE) & (y < len(KINDS) if name == "kind" else y != IGNORE)
+        keep = y != IGNORE
+        if name == "kind":  # the entity's kind, no background class
+            keep &= y < len(KINDS)
         x, y = x[keep], y[keep]
         mean, std = x.mean(0), x.std(0) + 1e-5
         linear = nn.Linear(hidden, len(classes))
