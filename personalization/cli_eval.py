@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from personalization.cli import add_model_options, open_engine
-from personalization.config import ANSWER_STYLES
+from personalization.config import ANSWER_STYLES, TrainConfig, with_assignments
 from personalization.errors import PersonalizationError
 from personalization.evaluation import Evaluator, check_dataset_images, load_dataset, method_by_name
 from personalization.modeling import TOYWORLD_MODEL_NAME
@@ -46,6 +46,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     evaluate.add_argument("--subjects", type=int, default=None, help="only the first N subjects")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field of the training recipe, e.g. --set holdout_fraction=0 (repeatable)",
+    )
+    evaluate.add_argument(
         "--json", type=Path, required=True, dest="json_out", help="where to write the report"
     )
     add_model_options(evaluate, default_model=TOYWORLD_MODEL_NAME)
@@ -63,6 +70,10 @@ def eval_command(args: argparse.Namespace) -> int:
         dataset.subjects = dataset.subjects[: args.subjects]
     check_dataset_images(dataset)
     methods = [method_by_name(name, k=args.k) for name in (args.method or DEFAULT_METHODS)]
+    try:
+        with_assignments(TrainConfig(), args.set)  # refused before the model is loaded
+    except ValueError as error:
+        raise PersonalizationError(str(error)) from None
     engine = open_engine(args)
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
@@ -70,7 +81,9 @@ def eval_command(args: argparse.Namespace) -> int:
     if args.answer_style is not None:
         overrides["answer_style"] = args.answer_style
     toy = args.recipe == "toy" or (args.recipe == "auto" and engine.model_id == TOYWORLD_MODEL_NAME)
-    config = train_config_for(TOYWORLD_MODEL_NAME if toy else "paper", **overrides)
+    config = with_assignments(
+        train_config_for(TOYWORLD_MODEL_NAME if toy else "paper", **overrides), args.set
+    )
     attribute_questions = None
     if toy:
         from personalization.toyworld.corpus import attribute_questions as toy_questions

@@ -1,10 +1,52 @@
 """Typed settings of the ML core: frozen dataclasses whose errors name the bad field."""
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
 
 from personalization.prompts import DEFAULT_ATTRIBUTE_QUESTIONS
 
 ANSWER_STYLES = ("sentence", "word")
+
+Settings = TypeVar("Settings")
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def with_assignments(config: Settings, assignments: Sequence[str]) -> Settings:
+    """``config`` (a dataclass) with ``FIELD=VALUE`` assignments applied, each value parsed by its
+    field's type (int, float, bool or str; other fields cannot be set this way).
+
+    Example:
+        >>> with_assignments(TrainConfig(), ["epochs=3", "text_qa=false"]).epochs
+        3
+
+    Raises:
+        ValueError: an unknown field, a malformed assignment or a value the field refuses.
+    """
+    settable = {
+        f.name: getattr(f.type, "__name__", f.type)
+        for f in fields(config)  # type: ignore[arg-type]
+        if getattr(f.type, "__name__", f.type) in ("int", "float", "bool", "str")
+    }
+    changes: dict[str, Any] = {}
+    for assignment in assignments:
+        name, equals, text = assignment.partition("=")
+        if not equals or name not in settable:
+            known = ", ".join(sorted(settable))
+            raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE with FIELD one of {known}")
+        kind = settable[name]
+        if kind == "bool":
+            if text.lower() not in (*_TRUE, *_FALSE):
+                raise ValueError(f"--set {assignment!r}: {text!r} is not true or false")
+            changes[name] = text.lower() in _TRUE
+        elif kind == "str":
+            changes[name] = text
+        else:
+            try:
+                changes[name] = int(text) if kind == "int" else float(text)
+            except ValueError:
+                raise ValueError(f"--set {assignment!r}: {text!r} is not a number") from None
+    return replace(config, **changes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)

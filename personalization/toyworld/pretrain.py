@@ -36,12 +36,13 @@ Entry point: ``main(argv)`` (wired into the CLI as ``yollava toyworld pretrain``
 """
 
 import argparse
+import contextlib
 import json
 import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,6 +50,7 @@ import torch
 from PIL import Image
 from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
 
+from personalization.config import with_assignments
 from personalization.errors import ModelLoadError
 from personalization.modeling import (
     TOYWORLD_WEIGHTS_DIR,
@@ -73,6 +75,7 @@ from personalization.toyworld.corpus import (
     lessons,
     random_scene_entities,
 )
+from personalization.toyworld.prefetch import Prefetched
 from personalization.toyworld.vision_warmup import VisionWarmupConfig, warm_up_vision_tower
 from personalization.toyworld.world import (
     ACCESSORIES,
@@ -106,6 +109,8 @@ TOYWORLD_SPEC = TinyLlavaSpec(
 TOKENIZER_VOCAB_SIZE = 600
 TOKENIZER_CORPUS_CONVERSATIONS = 3000
 PROGRESS_EVERY_STEPS = 25
+PREFETCH_EXAMPLES = 512
+"""Examples a topic's background process renders ahead (a step draws a few batches' worth at once)."""
 LESSON_ORDER = ("reading", "binding", "spotting", "comparison", "checking", "existence", "contrast")
 """The lessons before the corpus, in the order stage 2 gives them (``<topic>_steps`` each)."""
 PAD_TO_MULTIPLE = 16
@@ -140,6 +145,9 @@ class PretrainConfig:
     weight_decay: float = 0.05
     max_turns: int = 8
     threads: int = 2
+    background_rendering: bool = True
+    """Render scenes and conversations in background processes while the model trains; the
+    examples, their order and so the weights are the same either way (only the time differs)."""
     alignment_weight: float = 1.0
     """Weight of the loss pulling each projected patch toward its ideal token (see
     :func:`ideal_image_tokens`); 0 turns it off."""
@@ -257,7 +265,7 @@ class FinishingStage:
 
 def _finishing_config(steps: int, *, binding_every: int = 0, **lessons: int) -> PretrainConfig:
     # Half the lesson images on ideal tokens, the corpus on the projector's only, a short warm-up.
-    return PretrainConfig(
+    config = PretrainConfig(
         steps=steps,
         reading_steps=0,
         binding_steps=0,
@@ -265,8 +273,8 @@ def _finishing_config(steps: int, *, binding_every: int = 0, **lessons: int) -> 
         ideal_share=0.0,
         warmup_steps=20,
         binding_every=binding_every,
-        **lessons,
     )
+    return replace(config, **cast(dict[str, Any], lessons))
 
 
 FINISHING_STAGES = (
@@ -513,6 +521,7 @@ def pretrain(
                 crowded_share=config.vision_crowded_share,
                 pool_size=config.vision_pool_size,
                 entity_kind_weight=config.vision_entity_kind_weight,
+                background=config.background_rendering,
             ),
             progress=vision_progress,
         )
@@ -534,7 +543,8 @@ def pretrain(
             model,
             processor,
             spec,
-            run.config,
+            # How the examples are rendered is the run's choice, not the stage's.
+            replace(run.config, background_rendering=config.background_rendering),
             seed=seed + run.seed_offset,
             name=run.name,
             deadline=deadline,
@@ -590,9 +600,17 @@ def _train_language(
         betas=(0.9, 0.98),
     )
     order = random.Random(seed + 2)
+    # Closed when the stage ends; a topic's process starts when its first example is drawn.
+    sources = contextlib.ExitStack()
     batch_streams: dict[str | None, Iterator[list[Conversation]]] = {
         topic: grouped_batches(
-            iter(conversations(seed)) if topic is None else lessons(seed, topic),
+            sources.enter_context(
+                Prefetched(
+                    *((conversations, seed) if topic is None else (lessons, seed, topic)),
+                    depth=PREFETCH_EXAMPLES,
+                    background=config.background_rendering,
+                )
+            ),
             config.batch_size,
             max_turns=config.max_turns,
             # Contrast pairs must stay together in their batch.
@@ -611,49 +629,49 @@ def _train_language(
     step = 0
     stopped_by_budget = False
     step_seconds = 0.0
-    while step < config.steps:
-        now = time.monotonic()
-        pace = (now - started) / step if step else 0.0
-        if now + step_seconds + later_steps * pace > deadline:
-            stopped_by_budget = True
-            break
-        step_started = now
-        topic = config.topic_at(step)
-        corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
-        if step >= config.lesson_steps:
-            share = config.ideal_share * max(0.0, 1 - corpus_progress / config.ideal_until)
-        else:
-            share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
-        examples = next(batch_streams[topic])
-        batch = collate(examples, processor, image_tokens=image_tokens, max_positions=spec.max_positions)
-        with_image = [example for example in examples if example.image is not None]
-        ideal = (
-            ideal_image_tokens(with_image, embed_tokens.weight.detach().float(), word_ids, spec.patch_size)
-            if with_image
-            else None
-        )
-        tap.ideal = ideal
-        tap.replace = None if ideal is None else torch.rand(len(ideal), generator=ideal_generator) < share
-        tap.output = None  # a batch without images leaves the projector's last output behind
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, config)
-        with cpu_autocast():
-            language_loss = model(**batch).loss
-        loss = language_loss
-        if config.alignment_weight > 0 and tap.output is not None and ideal is not None:
-            # Scale-free: the squared error relative to the ideal tokens' mean square.
-            error = (tap.output.float() - ideal).pow(2).mean() / ideal.pow(2).mean().clamp_min(1e-8)
-            loss = loss + config.alignment_weight * error
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
-        optimizer.step()
-        value = float(language_loss.detach())
-        smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
-        step += 1
-        step_seconds = time.monotonic() - step_started
-        if step % PROGRESS_EVERY_STEPS == 0 or step == config.steps:
-            progress(step, smoothed)
+    with sources:
+        while step < config.steps:
+            now = time.monotonic()
+            pace = (now - started) / step if step else 0.0
+            if now + step_seconds + later_steps * pace > deadline:
+                stopped_by_budget = True
+                break
+            step_started = now
+            topic = config.topic_at(step)
+            corpus_progress = (step - config.lesson_steps) / max(1, config.steps - config.lesson_steps)
+            if step >= config.lesson_steps:
+                share = config.ideal_share * max(0.0, 1 - corpus_progress / config.ideal_until)
+            else:
+                share = config.reading_ideal_share if topic == "reading" else config.binding_ideal_share
+            examples = next(batch_streams[topic])
+            batch = collate(examples, processor, image_tokens=image_tokens, max_positions=spec.max_positions)
+            with_image = [example for example in examples if example.image is not None]
+            embeddings = embed_tokens.weight.detach().float()
+            ideal = (
+                ideal_image_tokens(with_image, embeddings, word_ids, spec.patch_size) if with_image else None
+            )
+            tap.ideal = ideal
+            tap.replace = None if ideal is None else torch.rand(len(ideal), generator=ideal_generator) < share
+            tap.output = None  # a batch without images leaves the projector's last output behind
+            for group in optimizer.param_groups:
+                group["lr"] = _learning_rate(step, config)
+            with cpu_autocast():
+                language_loss = model(**batch).loss
+            loss = language_loss
+            if config.alignment_weight > 0 and tap.output is not None and ideal is not None:
+                # Scale-free: the squared error relative to the ideal tokens' mean square.
+                error = (tap.output.float() - ideal).pow(2).mean() / ideal.pow(2).mean().clamp_min(1e-8)
+                loss = loss + config.alignment_weight * error
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
+            optimizer.step()
+            value = float(language_loss.detach())
+            smoothed = value if math.isnan(smoothed) else 0.95 * smoothed + 0.05 * value
+            step += 1
+            step_seconds = time.monotonic() - step_started
+            if step % PROGRESS_EVERY_STEPS == 0 or step == config.steps:
+                progress(step, smoothed)
     hook.remove()
     return StageReport(
         name=name,
@@ -839,24 +857,9 @@ def evaluate_generic_qa(loaded: LoadedModel, n_scenes: int, seed: int) -> float:
 
 
 def config_with(config: PretrainConfig, assignments: Sequence[str]) -> PretrainConfig:
-    """``config`` with ``FIELD=VALUE`` assignments applied (values parsed by the field's type).
-
-    Raises:
-        ValueError: an unknown field, a malformed assignment or a value the field refuses.
-    """
-    types = {f.name: f.type for f in fields(PretrainConfig)}
-    changes: dict[str, object] = {}
-    for assignment in assignments:
-        name, equals, text = assignment.partition("=")
-        if not equals or name not in types:
-            known = ", ".join(sorted(types))
-            raise ValueError(f"--set {assignment!r}: expected FIELD=VALUE with FIELD one of {known}")
-        kind = types[name]
-        try:
-            changes[name] = int(text) if kind in (int, "int") else float(text)
-        except ValueError:
-            raise ValueError(f"--set {assignment!r}: {text!r} is not a number") from None
-    return replace(config, **changes)  # type: ignore[arg-type]
+    """``config`` with ``FIELD=VALUE`` assignments applied
+    (:func:`~personalization.config.with_assignments`)."""
+    return with_assignments(config, assignments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

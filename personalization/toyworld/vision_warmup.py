@@ -17,15 +17,17 @@ personalization needs, and that the language model can find by attention.
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from personalization.modeling import cpu_autocast
+from personalization.toyworld.prefetch import Prefetched
 from personalization.toyworld.world import (
     ACCESSORIES,
     COLOURS,
@@ -69,6 +71,9 @@ class VisionWarmupConfig:
     the whole recipe at 0.7, 0.83 (``weights/README.md``, "Crowded scenes for the tower")."""
     three_share: float = 0.5
     """Share of the crowded scenes with three entities."""
+    background: bool = True
+    """Render the fresh and held-out scenes in a background process while the tower trains (the
+    same scenes, in the same order, as rendering them in line)."""
     entity_kind_weight: float = 0.0
     """Weight of an extra kind loss on entity patches only (background excluded). The kind
     head alone is dominated by background patches: after the shipped 1200 steps a linear probe
@@ -174,6 +179,22 @@ def vision_scene(rng: random.Random, crowded_share: float, three_share: float = 
     return [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, count)]
 
 
+def render_scenes(
+    rng: random.Random, size: int, crowded_share: float, patch_size: int, three_share: float = 0.5
+) -> tuple[list[Image.Image], torch.Tensor, torch.Tensor]:
+    """``size`` rendered scenes, ``crowded_share`` of them with two or three entities of distinct
+    kinds (``three_share`` of those with three): the images, patch labels [size, P, A] and entity
+    counts [size]."""
+    images, labels, counts = [], [], []
+    for _ in range(size):
+        entities = vision_scene(rng, crowded_share, three_share)
+        image, owners = render_scene_with_owners(entities, rng)
+        images.append(image)
+        labels.append(patch_labels(entities, patch_owners(owners, patch_size)))
+        counts.append(len(entities))
+    return images, torch.stack(labels), torch.tensor(counts)
+
+
 def render_pool(
     rng: random.Random,
     processor: LlavaProcessor,
@@ -182,18 +203,35 @@ def render_pool(
     patch_size: int,
     three_share: float = 0.5,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``size`` rendered scenes, ``crowded_share`` of them with two or three entities of distinct
-    kinds (``three_share`` of those with three): pixel values [size, 3, S, S], patch labels
-    [size, P, A] and entity counts [size]."""
-    images, labels, counts = [], [], []
-    for _ in range(size):
-        entities = vision_scene(rng, crowded_share, three_share)
-        image, owners = render_scene_with_owners(entities, rng)
-        images.append(image)
-        labels.append(patch_labels(entities, patch_owners(owners, patch_size)))
-        counts.append(len(entities))
-    pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-    return pixels, torch.stack(labels), torch.tensor(counts)
+    """:func:`render_scenes` with the images as pixel values [size, 3, S, S]."""
+    images, labels, counts = render_scenes(rng, size, crowded_share, patch_size, three_share)
+    return _pixels(processor, images), labels, counts
+
+
+def _pixels(processor: LlavaProcessor, images: list[Image.Image]) -> torch.Tensor:
+    return processor.image_processor(images, return_tensors="pt")["pixel_values"]  # type: ignore[no-any-return]
+
+
+HELD_OUT_SCENES = 256
+
+
+def later_scenes(
+    state: object, config: VisionWarmupConfig, patch_size: int
+) -> Iterator[tuple[list[Image.Image], np.ndarray, np.ndarray]]:
+    """Every scene the warm-up renders after its pool, in order, from the random state ``state``:
+    ``config.fresh_per_step`` fresh scenes for each step, then the held-out scenes, as
+    :func:`render_scenes` gives them with the labels and counts as arrays. A module-level
+    generator of picklable items, so that
+    :class:`~personalization.toyworld.prefetch.Prefetched` can run it in another process (a tensor
+    would travel as a shared-memory handle that dies with its process)."""
+    rng = random.Random()
+    rng.setstate(state)  # type: ignore[arg-type]
+    mixes = [(config.crowded_share, config.three_share, config.fresh_per_step)] * (
+        config.steps if config.fresh_per_step else 0
+    )
+    for crowded, three, size in [*mixes, (*HELD_OUT_MIX, HELD_OUT_SCENES)]:
+        images, labels, counts = render_scenes(rng, size, crowded, patch_size, three)
+        yield images, labels.numpy(), counts.numpy()
 
 
 def warm_up_vision_tower(
@@ -209,7 +247,8 @@ def warm_up_vision_tower(
     reports the smoothed training accuracy of the colour head.
 
     Scenes are rendered into a pool (rendering costs more than a vision step) and batches are
-    drawn from it, a few pool entries replaced by fresh scenes each step.
+    drawn from it, a few pool entries replaced by fresh scenes each step; those are rendered in a
+    background process (``config.background``) while the tower trains.
     """
     tower = model.model.vision_tower
     patch_size = int(tower.config.patch_size)
@@ -223,39 +262,42 @@ def warm_up_vision_tower(
     generator = torch.Generator().manual_seed(seed)
     tower.train()
     smoothed = 0.0
-    for step in range(config.steps):
-        if config.fresh_per_step:
-            fresh = render_pool(
-                rng, processor, config.fresh_per_step, config.crowded_share, patch_size, config.three_share
+    scenes: Prefetched[tuple[list[Image.Image], np.ndarray, np.ndarray]]
+    with Prefetched(later_scenes, rng.getstate(), config, patch_size, background=config.background) as scenes:
+        for step in range(config.steps):
+            if config.fresh_per_step:
+                images, labels, counts = next(scenes)
+                slots = torch.randint(0, config.pool_size, (config.fresh_per_step,), generator=generator)
+                pool_pixels[slots] = _pixels(processor, images)
+                pool_labels[slots] = torch.from_numpy(labels)
+                pool_counts[slots] = torch.from_numpy(counts)
+            index = torch.randint(0, config.pool_size, (config.batch_size,), generator=generator)
+            for group in optimizer.param_groups:
+                warm = min(1.0, (step + 1) / 50)
+                decay = 0.5 * (1 + math.cos(math.pi * step / max(1, config.steps)))
+                group["lr"] = config.learning_rate * warm * (0.05 + 0.95 * decay)
+            with cpu_autocast():
+                features = tower(pixel_values=pool_pixels[index]).last_hidden_state[:, 1:]
+            loss, accuracy = heads.loss(
+                features.float(),
+                pool_labels[index],
+                pool_counts[index],
+                entity_kind_weight=config.entity_kind_weight,
             )
-            slots = torch.randint(0, config.pool_size, (config.fresh_per_step,), generator=generator)
-            pool_pixels[slots], pool_labels[slots], pool_counts[slots] = fresh
-        index = torch.randint(0, config.pool_size, (config.batch_size,), generator=generator)
-        for group in optimizer.param_groups:
-            warm = min(1.0, (step + 1) / 50)
-            decay = 0.5 * (1 + math.cos(math.pi * step / max(1, config.steps)))
-            group["lr"] = config.learning_rate * warm * (0.05 + 0.95 * decay)
-        with cpu_autocast():
-            features = tower(pixel_values=pool_pixels[index]).last_hidden_state[:, 1:]
-        loss, accuracy = heads.loss(
-            features.float(),
-            pool_labels[index],
-            pool_counts[index],
-            entity_kind_weight=config.entity_kind_weight,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        colour = accuracy.get("colour", 0.0)
-        smoothed = colour if step == 0 else 0.95 * smoothed + 0.05 * colour
-        if progress is not None and ((step + 1) % 50 == 0 or step + 1 == config.steps):
-            progress(step + 1, config.steps, float(loss.detach()), smoothed)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            colour = accuracy.get("colour", 0.0)
+            smoothed = colour if step == 0 else 0.95 * smoothed + 0.05 * colour
+            if progress is not None and ((step + 1) % 50 == 0 or step + 1 == config.steps):
+                progress(step + 1, config.steps, float(loss.detach()), smoothed)
+        held_images, held_labels, held_counts = next(scenes)
     tower.eval()
-    crowded, three = HELD_OUT_MIX
-    held_pixels, held_labels, held_counts = render_pool(rng, processor, 256, crowded, patch_size, three)
     with torch.no_grad(), cpu_autocast():
-        features = tower(pixel_values=held_pixels).last_hidden_state[:, 1:]
+        features = tower(pixel_values=_pixels(processor, held_images)).last_hidden_state[:, 1:]
     with torch.no_grad():
-        _, held_accuracy = heads.loss(features.float(), held_labels, held_counts)
+        _, held_accuracy = heads.loss(
+            features.float(), torch.from_numpy(held_labels), torch.from_numpy(held_counts)
+        )
     return held_accuracy

@@ -126,6 +126,11 @@ def test_unknown_method_and_bad_layout_are_clear_errors(tmp_path: Path) -> None:
         ((), True, "sentence"),
         (("--recipe", "toy"), False, "word"),
         (("--recipe", "toy", "--answer-style", "sentence"), False, "sentence"),
+        (
+            ("--recipe", "toy", "--set", "calibrate_threshold=yes", "--set", "answer_style=sentence"),
+            True,
+            "sentence",
+        ),
     ],
 )
 def test_eval_command_picks_the_recipe_asked_for(
@@ -150,3 +155,19 @@ def test_eval_command_picks_the_recipe_asked_for(
     recipe = report["train_config"]
     assert (recipe["calibrate_threshold"], recipe["answer_style"]) == (calibrated, style)
     assert set(report["methods"]) == {"vanilla"}
+
+
+def test_eval_refuses_an_unknown_recipe_field_in_one_line_before_loading(
+    dataset_root: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).with_name("yollava")), "eval", "--data", str(dataset_root)]
+    command += ["--model", str(tmp_path / "no-such-model"), "--json", str(tmp_path / "r.json")]
+    done = subprocess.run(
+        [*command, "--set", "epochz=3"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "FIELD one of" in done.stderr
+    assert "epochs" in done.stderr and not (tmp_path / "r.json").exists()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from personalization.config import TrainConfig
+from personalization.config import TrainConfig, with_assignments
 from personalization.engine import Engine
 from personalization.errors import NotEnoughPhotos, TrainingCancelled
 from personalization.images import list_images, load_image
@@ -145,6 +145,29 @@ def test_bad_config_names_the_field() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"TrainConfig\.holdout_fraction"):
         TrainConfig(holdout_fraction=1.0)
+
+
+def test_recipe_fields_are_set_by_name_and_parsed_by_their_type() -> None:
+    config = with_assignments(
+        TrainConfig(), ["epochs=3", "learning_rate=0.02", "text_qa=false", "answer_style=word"]
+    )
+    assert (config.epochs, config.learning_rate, config.text_qa, config.answer_style) == (
+        3,
+        0.02,
+        False,
+        "word",
+    )
+    assert with_assignments(TrainConfig(), ["reading_init=Yes"]).reading_init is True
+    for bad, message in (
+        ("text_qa=maybe", "not true or false"),
+        ("epochs=x", "not a number"),
+        ("attribute_questions=x", "FIELD one of"),
+        ("epochs", "FIELD=VALUE"),
+        ("epochs=0", r"TrainConfig\.epochs"),
+        ("answer_style=shout", "answer_style"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            with_assignments(TrainConfig(), [bad])
 
 
 def test_bank_index_is_cached_and_reused(tiny_engine: Engine, negative_bank: Path) -> None:

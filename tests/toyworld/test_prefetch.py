@@ -1,0 +1,89 @@
+"""Background rendering: the same examples in the same order, and failures that surface."""
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from personalization.toyworld.corpus import conversations, lessons
+from personalization.toyworld.prefetch import Prefetched, PrefetchError
+from personalization.toyworld.pretrain import PretrainConfig, pretrain
+
+
+def _failing(after: int) -> Iterator[int]:
+    yield from range(after)
+    raise ValueError("the renderer broke")
+
+
+def _dying(code: int) -> Iterator[int]:
+    os._exit(code)
+    yield 0
+
+
+def _signature(example):  # type: ignore[no-untyped-def]
+    image = None if example.image is None else example.image.tobytes()
+    return example.turns, image
+
+
+@pytest.mark.parametrize("source", [(conversations, 5), (lessons, 5, "binding")])
+def test_a_background_stream_yields_what_the_generator_yields_in_order(source) -> None:  # type: ignore[no-untyped-def]
+    factory, *args = source
+    with Prefetched(factory, *args, depth=4) as stream:
+        background = [_signature(example) for example in itertools.islice(stream, 12)]
+    inline = [_signature(example) for example in itertools.islice(factory(*args), 12)]
+    assert background == inline
+
+
+def test_a_finite_stream_ends_and_stops_its_process() -> None:
+    stream = Prefetched(range, 3)
+    assert list(stream) == [0, 1, 2]
+    assert list(stream) == []
+    stream.close()
+
+
+def test_an_error_in_the_background_is_raised_with_its_cause() -> None:
+    with Prefetched(_failing, 2) as stream:
+        assert [next(stream), next(stream)] == [0, 1]
+        with pytest.raises(PrefetchError, match="the renderer broke"):
+            next(stream)
+
+
+def test_a_dead_background_process_is_reported_not_waited_for() -> None:
+    with Prefetched(_dying, 3) as stream, pytest.raises(PrefetchError, match=r"died \(exit code 3\)"):
+        next(stream)
+
+
+def test_depth_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="depth"):
+        Prefetched(range, 3, depth=0)
+
+
+def test_background_rendering_trains_exactly_the_same_weights(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = PretrainConfig(
+        steps=4,
+        reading_steps=1,
+        binding_steps=1,
+        vision_steps=3,
+        vision_batch_size=4,
+        vision_pool_size=8,
+        batch_size=2,
+        warmup_steps=1,
+        max_turns=2,
+    )
+    weights = {}
+    for background in (True, False):
+        out = tmp_path / str(background)
+        pretrain(
+            out,
+            seed=0,
+            minutes_budget=10,
+            config=replace(config, background_rendering=background),
+        )
+        weights[background] = load_file(str(out / "model.safetensors"))
+    assert weights[True].keys() == weights[False].keys()
+    for name, tensor in weights[True].items():
+        assert torch.equal(tensor, weights[False][name]), name
