@@ -58,6 +58,9 @@ class TrainConfig:
         learning_rate: AdamW step size on the subject's vectors (paper: 1e-3).
         batch_size: conversations per step.
         views_per_photo: augmented views of each positive photo (original, mirror, crops).
+        zoomed_out_views: further positive views of each photo, shrunk and pasted onto a random
+            bank image (:func:`~personalization.images.zoomed_out`), so that the subject is also
+            seen small and among other things; needs a negative bank. Not in the paper.
         positive_examples: positive conversations per epoch (photos × views × templates, cycled).
         hard_negatives_per_photo: top-m bank images by similarity to each positive photo.
         easy_negatives: random bank images.
@@ -83,6 +86,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     batch_size: int = 8
     views_per_photo: int = 4
+    zoomed_out_views: int = 0
     positive_examples: int = 64
     hard_negatives_per_photo: int = 20
     easy_negatives: int = 40
@@ -106,7 +110,7 @@ class TrainConfig:
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("hard_negatives_per_photo", "easy_negatives"):
+        for name in ("hard_negatives_per_photo", "easy_negatives", "zoomed_out_views"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must not be negative, got {getattr(self, name)}")
         if not self.learning_rate > 0:

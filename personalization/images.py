@@ -60,3 +60,23 @@ def augmented_views(image: Image.Image, *, count: int, seed: int) -> list[Image.
         view = image.crop((left, top, left + crop_w, top + crop_h))
         views.append(ImageOps.mirror(view) if rng.random() < 0.5 else view)
     return views[:count]
+
+
+def zoomed_out(image: Image.Image, background: Image.Image, *, rng: random.Random) -> Image.Image:
+    """``image`` shrunk to 45–70 % of each side and pasted at a random place on ``background``
+    (resized to ``image``'s size), possibly mirrored: the subject smaller and among other things,
+    as it often is in a photo someone asks about.
+
+    Example:
+        >>> photo, scene = Image.new("RGB", (96, 96), "red"), Image.new("RGB", (64, 64), "blue")
+        >>> zoomed_out(photo, scene, rng=random.Random(0)).size
+        (96, 96)
+    """
+    width, height = image.size
+    canvas = background.convert("RGB").resize((width, height))
+    scale = rng.uniform(0.45, 0.7)
+    small = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
+    if rng.random() < 0.5:
+        small = ImageOps.mirror(small)
+    canvas.paste(small, (rng.randint(0, width - small.width), rng.randint(0, height - small.height)))
+    return canvas

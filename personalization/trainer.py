@@ -22,7 +22,7 @@ from personalization.batching import collate
 from personalization.config import TrainConfig
 from personalization.engine import Engine
 from personalization.errors import NotEnoughPhotos, TrainingCancelled
-from personalization.images import augmented_views, load_image
+from personalization.images import augmented_views, load_image, zoomed_out
 from personalization.metrics import choose_threshold, recognition_score
 from personalization.negatives import BankIndex, image_embeddings
 from personalization.prompts import (
@@ -195,6 +195,16 @@ class Trainer:
             features.extend(self.engine.image_features(loaded))
             heldout = [load_image(bank.paths[i]) for i in heldout_hard + heldout_easy]
             heldout_negative_features = self.engine.image_features(heldout) if heldout else []
+            if config.zoomed_out_views:
+                # Backgrounds from outside the hard negatives, which may show look-alikes.
+                others = sorted(set(range(len(bank))) - set(hard)) or list(range(len(bank)))
+                zoomed = [
+                    zoomed_out(photo, load_image(bank.paths[rng.choice(others)]), rng=rng)
+                    for photo in train_photos
+                    for _ in range(config.zoomed_out_views)
+                ]
+                positive_views.extend(range(len(features), len(features) + len(zoomed)))
+                features.extend(self.engine.image_features(zoomed))
         # Model selection sees every augmented view of the held-out photos (more evidence for the
         # threshold); the figures reported to the owner count the original photos only.
         heldout_positive_features: list[torch.Tensor] = []
@@ -317,6 +327,7 @@ class Trainer:
             "epochs": config.epochs,
             "steps": step,
             "train_photos": len(train_photos),
+            "positive_views": len(positive_views),
             "hard_negatives": hard_count,
             "negatives": len(negative_images),
             "text_qa_examples": len(text_conversations),

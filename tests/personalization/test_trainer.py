@@ -1,5 +1,6 @@
 """Teaching: only the subject's vectors move, the loss falls, and the subject is really learnt."""
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from PIL import Image
 from personalization.config import TrainConfig, with_assignments
 from personalization.engine import Engine
 from personalization.errors import NotEnoughPhotos, TrainingCancelled
-from personalization.images import list_images, load_image
+from personalization.images import list_images, load_image, zoomed_out
 from personalization.modeling import LoadedModel
 from personalization.negatives import index_bank
 from personalization.subject import new_subject
@@ -110,6 +111,32 @@ def test_uncalibrated_training_keeps_the_plain_threshold(
         tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, calibrate_threshold=True)
     )
     assert calibrated.subject.threshold != 0.5  # the held-out split moves it on this data
+
+
+def test_zoomed_out_views_add_positive_views_of_the_photo_small_on_bank_images(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    config = TrainConfig(
+        epochs=1, positive_examples=8, hard_negatives_per_photo=2, easy_negatives=4, text_qa=False
+    )
+    plain, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+    zoomed, _ = _teach(
+        tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, zoomed_out_views=3)
+    )
+    train_photos = plain.metrics["train_photos"]
+    assert plain.metrics["positive_views"] == train_photos * config.views_per_photo
+    assert zoomed.metrics["positive_views"] == train_photos * (config.views_per_photo + 3)
+
+
+def test_a_zoomed_out_view_shows_the_photo_small_on_the_background() -> None:
+    photo = Image.new("RGB", (96, 96), (255, 0, 0))
+    view = zoomed_out(photo, Image.new("RGB", (50, 70), (0, 0, 255)), rng=random.Random(3))
+    assert view.size == photo.size
+    colours = dict((colour, count) for count, colour in view.getcolors())
+    share = colours[(255, 0, 0)] / (96 * 96)
+    assert 0.45**2 - 0.01 <= share <= 0.7**2 + 0.01 and colours[(0, 0, 255)] == 96 * 96 - colours[(255, 0, 0)]
+    with pytest.raises(ValueError, match="zoomed_out_views"):
+        TrainConfig(zoomed_out_views=-1)
 
 
 def test_cancel_stops_within_one_step(
