@@ -28,6 +28,11 @@ FAST = TrainConfig(
     qa_max_new_tokens=4,
 )
 
+SMALL = TrainConfig(
+    epochs=2, positive_examples=8, hard_negatives_per_photo=2, easy_negatives=4, text_qa=False
+)
+"""A quick recipe for tests of the mechanics, not of learning."""
+
 
 def _teach(
     loaded: LoadedModel, engine: Engine, photos: list[Image.Image], bank: Path, config: TrainConfig = FAST
@@ -78,9 +83,7 @@ def test_training_moves_only_the_subject_and_learns_it(
 def test_training_is_deterministic_under_a_seed(
     tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
 ) -> None:
-    config = TrainConfig(
-        epochs=2, positive_examples=8, hard_negatives_per_photo=2, easy_negatives=4, text_qa=False
-    )
+    config = SMALL
     first, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
     second, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
     # Same data, order and initialisation; multithreaded CPU reductions may differ in the last bits.
@@ -116,9 +119,7 @@ def test_uncalibrated_training_keeps_the_plain_threshold(
 def test_zoomed_out_views_add_positive_views_of_the_photo_small_on_bank_images(
     tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
 ) -> None:
-    config = TrainConfig(
-        epochs=1, positive_examples=8, hard_negatives_per_photo=2, easy_negatives=4, text_qa=False
-    )
+    config = replace(SMALL, epochs=1)
     plain, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
     zoomed, _ = _teach(
         tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, zoomed_out_views=3)

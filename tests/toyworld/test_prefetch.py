@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 from personalization.toyworld.corpus import conversations, lessons
 from personalization.toyworld.prefetch import Prefetched, PrefetchError
-from personalization.toyworld.pretrain import PretrainConfig, pretrain
+from personalization.toyworld.pretrain import pretrain
+from tests.toyworld.test_pretrain import TINY_MAIN
 
 
 def _failing(after: int) -> Iterator[int]:
@@ -63,17 +64,7 @@ def test_depth_must_be_positive() -> None:
 
 
 def test_background_rendering_trains_exactly_the_same_weights(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = PretrainConfig(
-        steps=4,
-        reading_steps=1,
-        binding_steps=1,
-        vision_steps=3,
-        vision_batch_size=4,
-        vision_pool_size=8,
-        batch_size=2,
-        warmup_steps=1,
-        max_turns=2,
-    )
+    config = replace(TINY_MAIN, vision_steps=3, binding_every=2)
     weights = {}
     for background in (True, False):
         out = tmp_path / str(background)
