@@ -72,7 +72,7 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
         },
-        "config": asdict(config),
+        "config": {k: v for k, v in asdict(config).items() if k != "background_rendering"},
         "runs": runs,
         "saving": {
             key: round(1 - runs["background"][key] / runs["in_line"][key], 3)

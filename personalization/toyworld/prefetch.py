@@ -4,7 +4,9 @@ Pretraining spends about a third of each vision-tower step drawing scenes with P
 with py-spy on the ninth session's recipe), time in which the two training threads wait. A
 :class:`Prefetched` stream runs a deterministic generator in its own process and hands its items
 over in order, so training sees exactly what it would see rendering in line, while the drawing of
-the next items overlaps the current step.
+the next items overlaps the current step. Measured on 2 cores it made a short run 13.5 % slower
+(the renderers took their time from the training threads; ``benchmarks/background_rendering.py``),
+so pretraining uses it only when asked (``PretrainConfig.background_rendering``).
 
 The generator is named by a picklable factory (a module-level function) and its arguments, since
 the worker is started with ``spawn``: a forked copy of a process that has started PyTorch's

@@ -145,9 +145,12 @@ class PretrainConfig:
     weight_decay: float = 0.05
     max_turns: int = 8
     threads: int = 2
-    background_rendering: bool = True
+    background_rendering: bool = False
     """Render scenes and conversations in background processes while the model trains; the
-    examples, their order and so the weights are the same either way (only the time differs)."""
+    examples, their order and so the weights are the same either way (only the time differs).
+    Off by default: on 2 cores the renderers compete with the two training threads and a short
+    run took 13.5 % longer (``benchmarks/background_rendering.py``); for machines with spare
+    cores."""
     alignment_weight: float = 1.0
     """Weight of the loss pulling each projected patch toward its ideal token (see
     :func:`ideal_image_tokens`); 0 turns it off."""

@@ -71,9 +71,10 @@ class VisionWarmupConfig:
     the whole recipe at 0.7, 0.83 (``weights/README.md``, "Crowded scenes for the tower")."""
     three_share: float = 0.5
     """Share of the crowded scenes with three entities."""
-    background: bool = True
+    background: bool = False
     """Render the fresh and held-out scenes in a background process while the tower trains (the
-    same scenes, in the same order, as rendering them in line)."""
+    same scenes, in the same order, as rendering them in line); see
+    ``PretrainConfig.background_rendering``."""
     entity_kind_weight: float = 0.0
     """Weight of an extra kind loss on entity patches only (background excluded). The kind
     head alone is dominated by background patches: after the shipped 1200 steps a linear probe
