@@ -3,8 +3,8 @@
 Runs the same short pretraining twice, rendering in line and in the background
 (``PretrainConfig.background_rendering``), and reports the seconds of the language stage and of
 everything else (model and tokenizer built, the tower's pool rendered, the tower trained, the
-weights saved), and whether the two runs saved identical weights (they should: the examples and
-their order are the same).
+weights saved), and whether the two runs saved identical weights (the examples and their order
+are the same; whether the arithmetic is, is another matter: see the toy weights' README).
 
     python benchmarks/background_rendering.py --vision-steps 300 --steps 120 \\
         --json benchmarks/results/background_rendering.json

@@ -147,7 +147,7 @@ class PretrainConfig:
     threads: int = 2
     background_rendering: bool = False
     """Render scenes and conversations in background processes while the model trains; the
-    examples, their order and so the weights are the same either way (only the time differs).
+    examples and their order are the same either way (only the time differs).
     Off by default: on 2 cores the renderers compete with the two training threads and a short
     run took 13.5 % longer (``benchmarks/background_rendering.py``); for machines with spare
     cores."""

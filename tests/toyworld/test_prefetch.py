@@ -2,17 +2,14 @@
 
 import itertools
 import os
+import random
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from personalization.toyworld.corpus import conversations, lessons
 from personalization.toyworld.prefetch import Prefetched, PrefetchError
-from personalization.toyworld.pretrain import pretrain
-from tests.toyworld.test_pretrain import TINY_MAIN
+from personalization.toyworld.vision_warmup import VisionWarmupConfig, later_scenes
 
 
 def _failing(after: int) -> Iterator[int]:
@@ -63,18 +60,16 @@ def test_depth_must_be_positive() -> None:
         Prefetched(range, 3, depth=0)
 
 
-def test_background_rendering_trains_exactly_the_same_weights(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = replace(TINY_MAIN, vision_steps=3, binding_every=2)
-    weights = {}
-    for background in (True, False):
-        out = tmp_path / str(background)
-        pretrain(
-            out,
-            seed=0,
-            minutes_budget=10,
-            config=replace(config, background_rendering=background),
-        )
-        weights[background] = load_file(str(out / "model.safetensors"))
-    assert weights[True].keys() == weights[False].keys()
-    for name, tensor in weights[True].items():
-        assert torch.equal(tensor, weights[False][name]), name
+def test_the_towers_fresh_and_held_out_scenes_are_the_same_in_the_background() -> None:
+    config = VisionWarmupConfig(steps=3, batch_size=4, pool_size=8, fresh_per_step=2)
+    state = random.Random(7).getstate()
+
+    def signature(item):  # type: ignore[no-untyped-def]
+        images, labels, counts = item
+        return [image.tobytes() for image in images], labels.tobytes(), counts.tobytes()
+
+    with Prefetched(later_scenes, state, config, 12) as stream:
+        background = [signature(item) for item in stream]
+    inline = [signature(item) for item in later_scenes(state, config, 12)]
+    assert len(inline) == config.steps + 1  # a batch of fresh scenes per step, then the held-out ones
+    assert background == inline
