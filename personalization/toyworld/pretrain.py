@@ -874,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--minutes",
         type=float,
         default=60.0,
-        help="time guard for the whole run (default 60; the shipped recipe took 47 min on 2 cores)",
+        help="time guard for the whole run (default 60; the shipped recipe took 38-48 min on 2 cores)",
     )
     parser.add_argument("--steps", type=int, default=PretrainConfig.steps)
     parser.add_argument("--eval-scenes", type=int, default=150)
