@@ -649,10 +649,10 @@ def _train_language(
             examples = next(batch_streams[topic])
             batch = collate(examples, processor, image_tokens=image_tokens, max_positions=spec.max_positions)
             with_image = [example for example in examples if example.image is not None]
-            embeddings = embed_tokens.weight.detach().float()
-            ideal = (
-                ideal_image_tokens(with_image, embeddings, word_ids, spec.patch_size) if with_image else None
-            )
+            ideal = None
+            if with_image:
+                embeddings = embed_tokens.weight.detach().float()
+                ideal = ideal_image_tokens(with_image, embeddings, word_ids, spec.patch_size)
             tap.ideal = ideal
             tap.replace = None if ideal is None else torch.rand(len(ideal), generator=ideal_generator) < share
             tap.output = None  # a batch without images leaves the projector's last output behind

@@ -227,10 +227,9 @@ def later_scenes(
     would travel as a shared-memory handle that dies with its process)."""
     rng = random.Random()
     rng.setstate(state)  # type: ignore[arg-type]
-    mixes = [(config.crowded_share, config.three_share, config.fresh_per_step)] * (
-        config.steps if config.fresh_per_step else 0
-    )
-    for crowded, three, size in [*mixes, (*HELD_OUT_MIX, HELD_OUT_SCENES)]:
+    fresh = (config.fresh_per_step, config.crowded_share, config.three_share)
+    plan = [fresh] * (config.steps if config.fresh_per_step else 0) + [(HELD_OUT_SCENES, *HELD_OUT_MIX)]
+    for size, crowded, three in plan:
         images, labels, counts = render_scenes(rng, size, crowded, patch_size, three)
         yield images, labels.numpy(), counts.numpy()
 
@@ -248,8 +247,8 @@ def warm_up_vision_tower(
     reports the smoothed training accuracy of the colour head.
 
     Scenes are rendered into a pool (rendering costs more than a vision step) and batches are
-    drawn from it, a few pool entries replaced by fresh scenes each step; those are rendered in a
-    background process (``config.background``) while the tower trains.
+    drawn from it, a few pool entries replaced by fresh scenes each step; with
+    ``config.background`` those are rendered in a background process while the tower trains.
     """
     tower = model.model.vision_tower
     patch_size = int(tower.config.patch_size)
