@@ -145,18 +145,38 @@ def model_identity(name_or_path: str) -> str:
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` computes in bfloat16 natively.
 
-    GPUs from Ampere on do, and CPUs with AVX-512 BF16 or AMX. Elsewhere PyTorch emulates it: on
-    an AVX2-only CPU one training step of the toy model took ~45 s in bfloat16 autocast against
-    ~1.4 s in float32 (measured 2026-11-27, AMD EPYC, 2 threads).
+    GPUs from Ampere on do, and CPUs with AVX-512 BF16 or AMX (on ARM, the ``bf16`` feature).
+    Elsewhere PyTorch emulates it: on an AVX2-only CPU one training step of the toy model took
+    ~45 s in bfloat16 autocast against ~1.4 s in float32 (measured 2026-11-27, AMD EPYC, 2
+    threads). oneDNN reports bfloat16 as supported on any AVX-512 CPU, so its answer is not
+    enough: on an AVX-512 Xeon without AVX-512 BF16 a toy-model forward and backward took 0.97 s
+    in bfloat16 against 0.30 s in float32 (``benchmarks/dtype_speed.py``). The CPU's own flags
+    decide where they can be read.
     """
     if device.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if device.type == "cpu":
+        flags = cpu_flags()
+        if flags is not None:
+            return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         except (AttributeError, RuntimeError):
             return torch.backends.cpu.get_cpu_capability().startswith(("AVX512_BF16", "AMX"))
     return False
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The first CPU's feature flags (x86 ``flags``, ARM ``Features``), or None where unknown."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
 
 
 def preferred_dtype(device: torch.device) -> torch.dtype:
