@@ -30,5 +30,32 @@ def table(report: dict) -> str:
     return "\n".join(rows)
 
 
+BREAKDOWN = (
+    ("positive_alone", "subject alone"),
+    ("positive_with_others", "subject among others"),
+    ("lookalike_named_rejected", "look-alike, one named attribute differs"),
+    ("lookalike_fine_rejected", "look-alike, fine attributes only"),
+)
+
+
+def breakdown_table(report: dict) -> str:
+    """Positives accepted by scene and look-alikes rejected by kind, pooled over subjects (toy
+    world datasets written since the eleventh session); empty when no method has them."""
+    methods = {name: result.get("breakdown") or {} for name, result in report["methods"].items()}
+    if not any(value is not None for values in methods.values() for value in values.values()):
+        return ""
+    rows = [
+        "| method | " + " | ".join(label for _, label in BREAKDOWN) + " |",
+        "|---|" + "---|" * len(BREAKDOWN),
+    ]
+    for name, values in methods.items():
+        rows.append(f"| {name} | " + " | ".join(cell(values.get(key)) for key, _ in BREAKDOWN) + " |")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    print(table(json.loads(Path(sys.argv[1]).read_text())))
+    loaded = json.loads(Path(sys.argv[1]).read_text())
+    print(table(loaded))
+    if extra := breakdown_table(loaded):
+        print()
+        print(extra)

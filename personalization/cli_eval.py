@@ -107,6 +107,9 @@ def eval_command(args: argparse.Namespace) -> int:
             f"look-alikes rejected {result['lookalike_rejection']}, text QA {result['text_qa']}, "
             f"visual QA {result['visual_qa']}"
         )
+        shown = {name: value for name, value in result["breakdown"].items() if value is not None}
+        if shown:
+            _log(f"{method.name}: " + ", ".join(f"{name} {value}" for name, value in shown.items()))
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json_out}")

@@ -4,6 +4,9 @@ Dataset layout (the paper's): ``train/<subject>/*`` (photos a subject is taught 
 ``test/<subject>/*`` (held-out photos), optionally ``negatives/`` (the negative bank),
 ``subjects.json`` (kind and, if known, a description per subject), ``text_qa.json`` and
 ``visual_qa.json`` (multiple choice), and ``test_lookalikes/<subject>/*`` (toy world only).
+Where the toy world's ``test_scenes.json`` and ``lookalikes.json`` are present, the positives are
+also reported for test photos showing the subject alone and among others, and look-alike
+rejection for look-alikes that differ in a named attribute and in fine ones only.
 
 Metrics, as in the paper:
 
@@ -87,6 +90,8 @@ class Dataset:
     negatives: Path | None
     text_qa: dict[str, list[dict[str, Any]]]
     visual_qa: dict[str, dict[str, dict[str, Any]]]
+    test_scenes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    lookalike_info: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 def load_dataset(root: Path, *, negatives: Path | None = None) -> Dataset:
@@ -112,7 +117,15 @@ def load_dataset(root: Path, *, negatives: Path | None = None) -> Dataset:
     if not subjects:
         raise PersonalizationError(f"{train_root}: no subject folders")
     bank = negatives or (root / "negatives" if (root / "negatives").is_dir() else None)
-    return Dataset(root, subjects, bank, _json(root / "text_qa.json", {}), _json(root / "visual_qa.json", {}))
+    return Dataset(
+        root,
+        subjects,
+        bank,
+        _json(root / "text_qa.json", {}),
+        _json(root / "visual_qa.json", {}),
+        _json(root / "test_scenes.json", {}),
+        _json(root / "lookalikes.json", {}),
+    )
 
 
 def _json(path: Path, default: Any) -> Any:
@@ -308,6 +321,8 @@ class Evaluator:
         def mean(values: list[float]) -> float | None:
             return round(sum(values) / len(values), 4) if values else None
 
+        breakdown = {name: mean(values) for name, values in self.breakdown(probes, scores).items()}
+
         positive, negative = mean(totals["pos"]) or 0.0, mean(totals["neg"]) or 0.0
         return {
             "method": method.name,
@@ -321,8 +336,43 @@ class Evaluator:
             "text_qa": mean(totals["text"]),
             "visual_qa": mean(totals["visual"]),
             "train_seconds_per_subject": mean([p.train_seconds for p in probes.values()]),
+            "breakdown": breakdown,
             "subjects": per_subject,
         }
+
+    def breakdown(
+        self, probes: dict[str, Probe], scores: dict[str, dict[str, list[float]]]
+    ) -> dict[str, list[float]]:
+        """Right (1.0) or wrong (0.0) per photo, pooled over subjects, where the dataset says what
+        a photo shows: ``positive_alone`` / ``positive_with_others`` (own test photos accepted,
+        by ``test_scenes.json``), ``lookalike_named_rejected`` / ``lookalike_fine_rejected``
+        (test look-alikes rejected, by ``fine_only`` in ``lookalikes.json``)."""
+        root = self.dataset.root
+        groups: dict[str, list[float]] = {
+            "positive_alone": [],
+            "positive_with_others": [],
+            "lookalike_named_rejected": [],
+            "lookalike_fine_rejected": [],
+        }
+        for subject in self.dataset.subjects:
+            threshold = probes[subject.key].threshold
+            scenes = self.dataset.test_scenes.get(subject.key, {})
+            for path, score in zip(subject.test, scores[subject.key]["own"], strict=True):
+                scene = scenes.get(path.relative_to(root).as_posix())
+                if scene is not None:
+                    group = "positive_alone" if scene.get("others", 0) == 0 else "positive_with_others"
+                    groups[group].append(float(score >= threshold))
+            info = {
+                entry["path"]: entry
+                for entry in self.dataset.lookalike_info.get(subject.key, {}).get("test", [])
+                if "fine_only" in entry
+            }
+            for path, score in zip(subject.lookalikes, scores[subject.key]["lookalikes"], strict=True):
+                entry = info.get(path.relative_to(root).as_posix())
+                if entry is not None:
+                    group = "lookalike_fine_rejected" if entry["fine_only"] else "lookalike_named_rejected"
+                    groups[group].append(float(score < threshold))
+        return groups
 
 
 def check_dataset_images(dataset: Dataset) -> None:

@@ -15,6 +15,7 @@
       negatives/00000.png …                the negative bank (≥ 500 images): look-alikes of
                                            every subject and random scenes; never a subject
       lookalikes.json         which files show look-alikes, and how they differ
+      test_scenes.json        how many other entities each test photo shows
       text_qa.json            text-only multiple-choice questions per subject
       visual_qa.json          visual multiple-choice questions on test photos
 
@@ -27,8 +28,13 @@ All paths inside the json files are relative to ``OUT`` and use ``/``.
 
 ``differs`` lists the attributes in which the look-alike differs from the subject: fine ones
 (``shade``, ``marking``, ``variant``) or exactly one named one (``colour``, ``pattern``,
-``accessory``). Test look-alikes and bank look-alikes are different entities, so rejecting a test
-look-alike is never a matter of having seen that exact one as a negative.
+``accessory``); ``fine_only`` says which of the two. Test look-alikes and bank look-alikes are
+different entities, so rejecting a test look-alike is never a matter of having seen that exact
+one as a negative.
+
+``test_scenes.json`` (the subject alone, or with one or two other entities)::
+
+    {"kami": {"test/kami/0.png": {"others": 0}, "test/kami/1.png": {"others": 2}, ...}}
 
 ``text_qa.json`` (no image; ``<kami>`` stands for the subject, as in Yo'LLaVA's files)::
 
@@ -262,7 +268,7 @@ def _save(image: Image.Image, root: Path, relative: str) -> str:
 
 
 def _lookalike_entry(relative: str, lookalike: Lookalike) -> dict[str, object]:
-    return {"path": relative, "differs": list(lookalike.differs)}
+    return {"path": relative, "differs": list(lookalike.differs), "fine_only": lookalike.fine_only}
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -315,6 +321,7 @@ def write_dataset(
     bank_lookalike_specs: dict[str, list[Lookalike]] = {}
     text_qa: dict[str, list[dict[str, object]]] = {}
     visual_qa: dict[str, dict[str, dict[str, object]]] = {}
+    test_scenes: dict[str, dict[str, dict[str, int]]] = {}
     for subject in subjects:
         name = subject.name
         for index in range(sizes.train_photos):
@@ -322,9 +329,11 @@ def write_dataset(
             _save(image, out, f"{TRAIN_DIR}/{name}/{index}.png")
             tick()
         visual_qa[name] = {}
+        test_scenes[name] = {}
         for index in range(sizes.test_photos):
             image, companions = _photo(rng, subject.spec, forbidden, alone_probability=0.5)
             relative = _save(image, out, f"{TEST_DIR}/{name}/{index}.png")
+            test_scenes[name][relative] = {"others": len(companions)}
             visual_qa[name][relative] = visual_question(subject, companions, rng)
             tick()
         candidates = make_lookalikes(
@@ -384,6 +393,7 @@ def write_dataset(
     }
     _write_json(out / "subjects.json", subjects_json)
     _write_json(out / "lookalikes.json", lookalikes)
+    _write_json(out / "test_scenes.json", test_scenes)
     _write_json(out / "text_qa.json", text_qa)
     _write_json(out / "visual_qa.json", visual_qa)
     _write_json(out / "dataset.json", manifest)

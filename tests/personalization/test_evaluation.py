@@ -7,7 +7,7 @@ import pytest
 
 from personalization.config import TrainConfig
 from personalization.engine import Engine
-from personalization.evaluation import Evaluator, Method, load_dataset, method_by_name
+from personalization.evaluation import Evaluator, Method, Probe, load_dataset, method_by_name
 from personalization.metrics import choose_threshold, recognition_score
 from tests.conftest import OTHER_COLOURS, SUBJECT_COLOUR, make_photo
 
@@ -92,6 +92,38 @@ def test_learned_method_trains_each_subject_and_reports_time(tiny_engine: Engine
     for key in COLOURS:
         assert report["subjects"][key]["train_seconds"] >= 0
         assert 0 <= report["subjects"][key]["weighted"] <= 1
+
+
+def test_breakdown_by_scene_and_lookalike_kind_on_a_hand_made_case(
+    tiny_engine: Engine, dataset_root: Path
+) -> None:
+    for index in range(3):
+        folder = dataset_root / "test_lookalikes" / "kami"
+        folder.mkdir(parents=True, exist_ok=True)
+        make_photo(SUBJECT_COLOUR, 7000 + index).save(folder / f"{index}.png")
+    scenes = {"kami": {"test/kami/0.png": {"others": 0}, "test/kami/1.png": {"others": 2}}}
+    (dataset_root / "test_scenes.json").write_text(json.dumps(scenes))
+    entries = [
+        {"path": "test_lookalikes/kami/0.png", "differs": ["colour"], "fine_only": False},
+        {"path": "test_lookalikes/kami/1.png", "differs": ["shade"], "fine_only": True},
+        {"path": "test_lookalikes/kami/2.png", "differs": ["marking"], "fine_only": True},
+    ]
+    (dataset_root / "lookalikes.json").write_text(json.dumps({"kami": {"test": entries, "negatives": []}}))
+    dataset = load_dataset(dataset_root)
+    evaluator = Evaluator(tiny_engine, dataset, TrainConfig())
+    probes = {"kami": Probe("", "Kami", [], threshold=0.6), "rex": Probe("", "Rex", [])}
+    scores = {
+        # own test photos 0 (alone) and 1 (with two others); look-alikes 0 (named), 1 and 2 (fine)
+        "kami": {"own": [0.7, 0.59], "others": [0.1, 0.9], "lookalikes": [0.2, 0.65, 0.3]},
+        # rex has no scene or look-alike records: it adds nothing to the breakdown
+        "rex": {"own": [0.9, 0.1], "others": [0.1, 0.1], "lookalikes": []},
+    }
+    assert evaluator.breakdown(probes, scores) == {
+        "positive_alone": [1.0],
+        "positive_with_others": [0.0],
+        "lookalike_named_rejected": [1.0],
+        "lookalike_fine_rejected": [0.0, 1.0],
+    }
 
 
 def test_threshold_choice_and_scores_on_a_hand_made_case() -> None:

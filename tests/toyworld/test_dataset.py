@@ -71,6 +71,19 @@ def test_lookalikes_are_recorded_with_how_they_differ(dataset: Path) -> None:
             assert (dataset / entry["path"]).is_file()
             differs = set(entry["differs"])
             assert differs <= set(FINE_ATTRIBUTES) or (len(differs) == 1 and differs <= set(NAMED_ATTRIBUTES))
+            assert entry["fine_only"] is (differs <= set(FINE_ATTRIBUTES))
+
+
+def test_test_scenes_say_how_many_others_each_test_photo_shows(dataset: Path) -> None:
+    scenes = _load(dataset, "test_scenes.json")
+    assert sorted(scenes) == sorted(_load(dataset, "subjects.json"))
+    counts = []
+    for name, photos in scenes.items():
+        assert sorted(photos) == sorted(f"test/{name}/{i}.png" for i in range(10))
+        counts += [photo["others"] for photo in photos.values()]
+    assert set(counts) <= {0, 1, 2}
+    # Half the test photos show the subject alone (alone_probability=0.5): both kinds occur.
+    assert 0 in counts and max(counts) > 0
 
 
 def test_same_seed_writes_identical_files(dataset: Path, tmp_path: Path) -> None:
