@@ -10,6 +10,7 @@ CLIP vision tower, a Llama language model, and an offline processor.
 """
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -166,8 +167,11 @@ def native_bfloat16(device: torch.device) -> bool:
     return False
 
 
+@functools.cache
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
-    """The first CPU's feature flags (x86 ``flags``, ARM ``Features``), or None where unknown."""
+    """The first CPU's feature flags (x86 ``flags``, ARM ``Features``), or None where unknown.
+
+    Read once per file: :func:`cpu_autocast` asks on every training step."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
