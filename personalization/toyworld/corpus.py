@@ -514,14 +514,69 @@ def random_scene_entities(rng: random.Random) -> list[EntitySpec]:
     return [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, count)]
 
 
+Scene = tuple[list[EntitySpec], Image.Image, np.ndarray]
+"""A rendered scene: its entities, the image and the owner of every pixel."""
+
+
+def _fresh_scene(draw: Callable[[random.Random], list[EntitySpec]], rng: random.Random) -> Scene:
+    entities = draw(rng)
+    image, owners = render_scene_with_owners(entities, rng)
+    return entities, image, owners
+
+
+class ScenePool:
+    """Scenes for a stream of examples, most of them re-asked from recent ones.
+
+    Rendering a scene costs about a fifth of a pretraining language step, and a scene supports
+    many different questions. With ``fresh_share`` below 1, once the pool holds ``size`` scenes,
+    each example renders a new scene (replacing a random one of the pool) with probability
+    ``fresh_share`` and otherwise asks new questions about a pooled scene. At ``fresh_share=1``
+    every scene is new and the random stream is exactly that of rendering in line, so a stream
+    does not change unless reuse is asked for.
+
+    Example:
+        >>> pool = ScenePool(0.5, size=4)
+        >>> entities, image, owners = pool.scene(random.Random(0), random_scene_entities)
+        >>> image.size
+        (96, 96)
+    """
+
+    def __init__(self, fresh_share: float = 1.0, *, size: int = 1000) -> None:
+        if not 0 < fresh_share <= 1:
+            raise ValueError(f"fresh_share={fresh_share} must lie in (0, 1]")
+        if size < 1:
+            raise ValueError(f"size={size} must be at least 1")
+        self.fresh_share = fresh_share
+        self.size = size
+        self.scenes: list[Scene] = []
+        self.rendered = 0
+
+    def scene(self, rng: random.Random, draw: Callable[[random.Random], list[EntitySpec]]) -> Scene:
+        """A scene for the next example: new (entities from ``draw``) or from the pool."""
+        if self.fresh_share < 1 and len(self.scenes) >= self.size and rng.random() >= self.fresh_share:
+            return self.scenes[rng.randrange(self.size)]
+        scene = _fresh_scene(draw, rng)
+        self.rendered += 1
+        if self.fresh_share < 1:
+            if len(self.scenes) < self.size:
+                self.scenes.append(scene)
+            else:
+                self.scenes[rng.randrange(self.size)] = scene
+        return scene
+
+
 def make_conversation(
-    rng: random.Random, *, text_only_probability: float = 0.08, max_turns: int = 8
+    rng: random.Random,
+    *,
+    text_only_probability: float = 0.08,
+    max_turns: int = 8,
+    pool: ScenePool | None = None,
 ) -> Conversation:
-    """One random corpus example: a rendered scene with questions, or a text-only exchange."""
+    """One random corpus example: a rendered scene with questions, or a text-only exchange;
+    ``pool`` decides whether the scene is new (always, without one)."""
     if rng.random() < text_only_probability:
         return Conversation(image=None, turns=_text_only_turns(rng))
-    entities = random_scene_entities(rng)
-    image, owners = render_scene_with_owners(entities, rng)
+    entities, image, owners = (pool or ScenePool()).scene(rng, random_scene_entities)
     return Conversation(
         image=image, turns=image_turns(entities, rng, max_turns=max_turns), entities=entities, owners=owners
     )
@@ -530,7 +585,15 @@ def make_conversation(
 LESSON_TOPICS = ("reading", "binding", "spotting", "comparison", "checking", "existence")
 
 
-def lesson(rng: random.Random, topic: str) -> Conversation:
+def _lesson_entities(rng: random.Random, topic: str) -> list[EntitySpec]:
+    if topic == "reading":
+        return [random_entity(rng)]
+    if topic == "binding":
+        return [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((2, 3)))]
+    return random_scene_entities(rng)
+
+
+def lesson(rng: random.Random, topic: str, *, pool: ScenePool | None = None) -> Conversation:
     """A short focused example that pretraining starts on, before the corpus.
 
     On the full corpus a language model trained from scratch learns the answer priors first and
@@ -554,16 +617,12 @@ def lesson(rng: random.Random, topic: str) -> Conversation:
     - ``existence``: one to three entities, yes/no questions about a described entity (mostly
       one attribute off when absent) and about a made-up name bound to a description, so the
       model learns to compare a description with the image, which recognition relies on.
+
+    ``pool`` decides whether the scene is new (always, without one).
     """
     if topic not in LESSON_TOPICS:
         raise ValueError(f"topic={topic!r} is not one of {LESSON_TOPICS}")
-    if topic == "reading":
-        entities = [random_entity(rng)]
-    elif topic == "binding":
-        entities = [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, rng.choice((2, 3)))]
-    else:
-        entities = random_scene_entities(rng)
-    image, owners = render_scene_with_owners(entities, rng)
+    entities, image, owners = (pool or ScenePool()).scene(rng, lambda r: _lesson_entities(r, topic))
     if topic == "comparison":
         turns = [comparison_turn(entities, rng, form=rng.choice(QUESTION_FORMS)) for _ in range(3)]
     elif topic == "spotting":
@@ -633,9 +692,10 @@ def contrast_pair(rng: random.Random) -> tuple[Conversation, Conversation]:
     return pair[0], pair[1]
 
 
-def lessons(seed: int, topic: str) -> Iterator[Conversation]:
+def lessons(seed: int, topic: str, fresh_share: float = 1.0, pool_size: int = 1000) -> Iterator[Conversation]:
     """An endless deterministic stream of :func:`lesson` examples on one topic; for ``contrast``,
-    :func:`contrast_pair` halves one after the other."""
+    :func:`contrast_pair` halves one after the other. With ``fresh_share`` below 1 most examples
+    ask about a recent scene again (:class:`ScenePool`; contrast pairs are always new)."""
     rng = random.Random(
         seed
         ^ {
@@ -648,18 +708,21 @@ def lessons(seed: int, topic: str) -> Iterator[Conversation]:
             "contrast": 0xC0,
         }[topic]
     )
+    pool = ScenePool(fresh_share, size=pool_size)
     while True:
         if topic == "contrast":
             yield from contrast_pair(rng)
         else:
-            yield lesson(rng, topic)
+            yield lesson(rng, topic, pool=pool)
 
 
-def conversations(seed: int) -> Iterator[Conversation]:
-    """An endless deterministic stream of corpus examples."""
+def conversations(seed: int, fresh_share: float = 1.0, pool_size: int = 1000) -> Iterator[Conversation]:
+    """An endless deterministic stream of corpus examples; with ``fresh_share`` below 1 most
+    scenes are asked about again (:class:`ScenePool`)."""
     rng = random.Random(seed)
+    pool = ScenePool(fresh_share, size=pool_size)
     while True:
-        yield make_conversation(rng)
+        yield make_conversation(rng, pool=pool)
 
 
 def corpus_texts(seed: int, n: int) -> Iterator[str]:

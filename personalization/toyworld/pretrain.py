@@ -135,6 +135,9 @@ class PretrainConfig:
     vision_crowded_share: float = 0.7
     """Stage 1's share of scenes with two or three entities (``VisionWarmupConfig.crowded_share``)."""
     vision_pool_size: int = 4000
+    vision_fresh_per_step: int = 16
+    """Stage 1's newly rendered scenes per step, each replacing a random one of its pool
+    (``VisionWarmupConfig.fresh_per_step``)."""
     vision_entity_kind_weight: float = 2.0
     """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``):
     at 2 the tower's kind accuracy on entity patches rose from ~0.5 to 0.82 and kind QA from 0.57
@@ -151,6 +154,10 @@ class PretrainConfig:
     Off by default: on 2 cores the renderers compete with the two training threads and a short
     run took 13.5 % longer (``benchmarks/background_rendering.py``); for machines with spare
     cores."""
+    fresh_scene_share: float = 1.0
+    """Share of stage-2 examples drawn on a newly rendered scene; the others ask new questions
+    about a recent scene of the same stream (``corpus.ScenePool``, 1000 scenes). Rendering took
+    about a fifth of a language step; 1 renders every example's scene."""
     alignment_weight: float = 1.0
     """Weight of the loss pulling each projected patch toward its ideal token (see
     :func:`ideal_image_tokens`); 0 turns it off."""
@@ -220,6 +227,10 @@ class PretrainConfig:
         for name in ("ideal_share", "reading_ideal_share", "binding_ideal_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in [0, 1]")
+        if not 0 < self.fresh_scene_share <= 1:
+            raise ValueError(f"fresh_scene_share={self.fresh_scene_share} must lie in (0, 1]")
+        if self.vision_fresh_per_step < 0:
+            raise ValueError(f"vision_fresh_per_step={self.vision_fresh_per_step} must not be negative")
         if not 0 < self.ideal_until <= 1:
             raise ValueError(f"ideal_until={self.ideal_until} must lie in (0, 1]")
 
@@ -523,6 +534,7 @@ def pretrain(
                 learning_rate=config.vision_learning_rate,
                 crowded_share=config.vision_crowded_share,
                 pool_size=config.vision_pool_size,
+                fresh_per_step=config.vision_fresh_per_step,
                 entity_kind_weight=config.vision_entity_kind_weight,
                 background=config.background_rendering,
             ),
@@ -547,7 +559,11 @@ def pretrain(
             processor,
             spec,
             # How the examples are rendered is the run's choice, not the stage's.
-            replace(run.config, background_rendering=config.background_rendering),
+            replace(
+                run.config,
+                background_rendering=config.background_rendering,
+                fresh_scene_share=config.fresh_scene_share,
+            ),
             seed=seed + run.seed_offset,
             name=run.name,
             deadline=deadline,
@@ -609,7 +625,11 @@ def _train_language(
         topic: grouped_batches(
             sources.enter_context(
                 Prefetched(
-                    *((conversations, seed) if topic is None else (lessons, seed, topic)),
+                    *(
+                        (conversations, seed, config.fresh_scene_share)
+                        if topic is None
+                        else (lessons, seed, topic, config.fresh_scene_share)
+                    ),
                     depth=PREFETCH_EXAMPLES,
                     background=config.background_rendering,
                 )

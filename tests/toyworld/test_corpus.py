@@ -1,17 +1,23 @@
 """The generic corpus: balanced yes/no, no subjects, and the chat format the processor uses."""
 
+import itertools
 import random
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from personalization.modeling import build_processor, train_tokenizer
 from personalization.toyworld.corpus import (
     Conversation,
+    ScenePool,
     attribute_questions,
+    conversations,
     corpus_texts,
     encode_conversation,
     image_turns,
+    lesson,
+    lessons,
     make_conversation,
     random_scene_entities,
 )
@@ -81,3 +87,53 @@ def test_image_examples_carry_what_the_image_shows() -> None:
     assert int(conversation.owners.max()) <= len(conversation.entities)
     text_only = make_conversation(random.Random(9), text_only_probability=1.0)
     assert text_only.image is None and text_only.entities is None and text_only.owners is None
+
+
+def _images(stream: list[Conversation]) -> list[bytes]:
+    return [c.image.tobytes() for c in stream if c.image is not None]
+
+
+@pytest.mark.parametrize("topic", [None, "binding"])
+def test_a_stream_without_reuse_renders_exactly_what_it_did_before_pools(topic: str | None) -> None:
+    # The pool must not touch the random stream unless reuse is asked for: the shipped recipe's
+    # examples stay the same whatever the default pool.
+    stream = conversations(3) if topic is None else lessons(3, topic)
+    rng = random.Random(3 if topic is None else 3 ^ 0xB1D)
+    before = [make_conversation(rng) if topic is None else lesson(rng, topic) for _ in range(12)]
+    now = list(itertools.islice(stream, 12))
+    assert [c.turns for c in now] == [c.turns for c in before]
+    assert _images(now) == _images(before)
+
+
+def test_a_pool_renders_a_quarter_of_the_scenes_and_asks_about_them_again() -> None:
+    pool = ScenePool(0.25, size=20)
+    rng = random.Random(0)
+    examples = [make_conversation(rng, text_only_probability=0.0, pool=pool) for _ in range(420)]
+    # The first 20 fill the pool; of the 400 after them about a quarter are new.
+    assert 20 + 60 < pool.rendered < 20 + 140
+    distinct = {id(c.image) for c in examples}
+    assert len(distinct) == pool.rendered
+    by_image: dict[int, list[Conversation]] = {}
+    for example in examples:
+        by_image.setdefault(id(example.image), []).append(example)
+    repeated = [group for group in by_image.values() if len(group) > 1]
+    assert repeated
+    for group in repeated:
+        # A re-asked scene keeps what its image shows; its questions are new.
+        first = group[0]
+        assert all(c.entities == first.entities and np.array_equal(c.owners, first.owners) for c in group)
+        assert any(c.turns != first.turns for c in group[1:])
+
+
+def test_a_pooled_stream_is_deterministic_and_reuses_scenes() -> None:
+    first = list(itertools.islice(lessons(5, "binding", 0.25, 8), 60))
+    again = list(itertools.islice(lessons(5, "binding", 0.25, 8), 60))
+    assert [c.turns for c in first] == [c.turns for c in again]
+    assert _images(first) == _images(again)
+    assert len({id(c.image) for c in first}) < 40
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5])
+def test_a_pool_refuses_a_share_outside_its_range(share: float) -> None:
+    with pytest.raises(ValueError, match="fresh_share"):
+        ScenePool(share)

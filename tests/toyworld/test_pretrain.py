@@ -2,12 +2,15 @@
 
 import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+import personalization.toyworld.pretrain as module
+import personalization.toyworld.vision_warmup as warmup
 from personalization.modeling import TinyLlavaSpec, build_llava, build_processor, load_model
 from personalization.toyworld.corpus import (
     ANSWER_FORMS,
@@ -318,6 +321,13 @@ def test_pretrain_settings_can_be_overridden_by_name() -> None:
             config_with(PretrainConfig(), [bad])
     with pytest.raises(ValueError, match="add up to more than"):
         config_with(PretrainConfig(), ["comparison_steps=5000"])
+    for bad, message in (
+        ("fresh_scene_share=0", "fresh_scene_share"),
+        ("fresh_scene_share=1.2", "fresh_scene_share"),
+        ("vision_fresh_per_step=-1", "vision_fresh_per_step"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            config_with(PretrainConfig(), [bad])
 
 
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -460,3 +470,32 @@ def test_the_main_run_leaves_the_finishing_stages_their_time(tmp_path) -> None: 
     assert main.stopped_by_budget and main.steps_done <= 1
     assert finishing.stopped_by_budget and finishing.steps_done < 1000
     assert (tmp_path / "model.safetensors").exists(), "what was trained is saved"
+
+
+def test_scene_reuse_is_the_runs_choice_for_every_stage_and_the_tower(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    shares: list[float] = []
+    real_conversations, real_lessons = module.conversations, module.lessons
+
+    def spy_conversations(seed: int, fresh_share: float = 1.0) -> Iterator[Conversation]:
+        shares.append(fresh_share)
+        return real_conversations(seed, fresh_share)
+
+    def spy_lessons(seed: int, topic: str, fresh_share: float = 1.0) -> Iterator[Conversation]:
+        shares.append(fresh_share)
+        return real_lessons(seed, topic, fresh_share)
+
+    fresh_per_step: list[int] = []
+    real_later = warmup.later_scenes
+
+    def spy_later(state: object, config: warmup.VisionWarmupConfig, patch_size: int):  # type: ignore[no-untyped-def]
+        fresh_per_step.append(config.fresh_per_step)
+        return real_later(state, config, patch_size)
+
+    monkeypatch.setattr(module, "conversations", spy_conversations)
+    monkeypatch.setattr(module, "lessons", spy_lessons)
+    monkeypatch.setattr(warmup, "later_scenes", spy_later)
+    config = replace(TINY_MAIN, fresh_scene_share=0.5, vision_fresh_per_step=3)
+    result = pretrain(tmp_path, seed=0, minutes_budget=10, config=config, finishing=_finishing(2))
+    assert [s.steps_done for s in result.stages] == [4, 2]
+    assert shares and set(shares) == {0.5}, "the finishing stage draws its scenes as the run says"
+    assert fresh_per_step == [3]
