@@ -137,7 +137,8 @@ class PretrainConfig:
     vision_pool_size: int = 4000
     vision_fresh_per_step: int = 16
     """Stage 1's newly rendered scenes per step, each replacing a random one of its pool
-    (``VisionWarmupConfig.fresh_per_step``)."""
+    (``VisionWarmupConfig.fresh_per_step``); at 4 the tower read worse (held-out entity kind
+    0.80 against 0.88, see ``fresh_scene_share``)."""
     vision_entity_kind_weight: float = 2.0
     """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``):
     at 2 the tower's kind accuracy on entity patches rose from ~0.5 to 0.82 and kind QA from 0.57
@@ -156,8 +157,10 @@ class PretrainConfig:
     cores."""
     fresh_scene_share: float = 1.0
     """Share of stage-2 examples drawn on a newly rendered scene; the others ask new questions
-    about a recent scene of the same stream (``corpus.ScenePool``, 1000 scenes). Rendering took
-    about a fifth of a language step; 1 renders every example's scene."""
+    about a recent scene of the same stream (``corpus.ScenePool``, 1000 scenes); 1 renders every
+    example's scene. Rendering took about a fifth of a language step, but re-asking does not pay:
+    at 0.25, with ``vision_fresh_per_step=4``, a whole run took 22.8 instead of 24.5 minutes and
+    named QA fell from 0.77 to 0.59 (``benchmarks/results/scene_reuse_run.json``)."""
     alignment_weight: float = 1.0
     """Weight of the loss pulling each projected patch toward its ideal token (see
     :func:`ideal_image_tokens`); 0 turns it off."""
