@@ -57,7 +57,7 @@ IGNORE = -100
 
 @dataclass(frozen=True)
 class VisionWarmupConfig:
-    steps: int = 2400
+    steps: int = 3600
     batch_size: int = 32
     learning_rate: float = 3e-3
     pool_size: int = 4000
