@@ -518,12 +518,6 @@ Scene = tuple[list[EntitySpec], Image.Image, np.ndarray]
 """A rendered scene: its entities, the image and the owner of every pixel."""
 
 
-def _fresh_scene(draw: Callable[[random.Random], list[EntitySpec]], rng: random.Random) -> Scene:
-    entities = draw(rng)
-    image, owners = render_scene_with_owners(entities, rng)
-    return entities, image, owners
-
-
 class ScenePool:
     """Scenes for a stream of examples, most of them re-asked from recent ones.
 
@@ -553,15 +547,18 @@ class ScenePool:
 
     def scene(self, rng: random.Random, draw: Callable[[random.Random], list[EntitySpec]]) -> Scene:
         """A scene for the next example: new (entities from ``draw``) or from the pool."""
-        if self.fresh_share < 1 and len(self.scenes) >= self.size and rng.random() >= self.fresh_share:
+        full = len(self.scenes) >= self.size
+        if self.fresh_share < 1 and full and rng.random() >= self.fresh_share:
             return self.scenes[rng.randrange(self.size)]
-        scene = _fresh_scene(draw, rng)
+        entities = draw(rng)
+        scene = (entities, *render_scene_with_owners(entities, rng))
         self.rendered += 1
-        if self.fresh_share < 1:
-            if len(self.scenes) < self.size:
-                self.scenes.append(scene)
-            else:
-                self.scenes[rng.randrange(self.size)] = scene
+        if self.fresh_share == 1:
+            return scene  # nothing kept: no reuse asked for
+        if full:
+            self.scenes[rng.randrange(self.size)] = scene
+        else:
+            self.scenes.append(scene)
         return scene
 
 
