@@ -38,8 +38,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The shipped toy-world weights (personalization/toyworld/weights/README.md): one command, the
-# main pretraining run and its finishing stages (38 minutes on the ninth session's 2 cores,
-# 48 on the tenth's slower ones).
+# main pretraining run and its finishing stages (27.8 minutes on the twelfth session's 2 cores,
+# 53.1 on the thirteenth's slower ones).
 TOYWORLD_RUN ?= toyworld-run
 toyworld-weights: $(STAMP)
 	$(BIN)/yollava toyworld pretrain --seed 0 --minutes 60 --eval-scenes 100 --out $(TOYWORLD_RUN)
