@@ -529,7 +529,7 @@ three-entity scene, and the shipped model called 0.30 of spotted entities plain)
 
 
 def _pattern_mask(pattern: str, rng: random.Random) -> Image.Image:
-    """A mask of where the pattern's darker colour goes (white) on the entity canvas."""
+    """A mask of where the pattern's colour (:func:`pattern_colour_for`) goes (white) on the entity canvas."""
     size = ENTITY_CANVAS
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)

@@ -1,5 +1,6 @@
 """The toy world is deterministic, and look-alikes differ exactly where they say."""
 
+import itertools
 import random
 from dataclasses import fields
 
@@ -151,26 +152,22 @@ def test_an_accessory_is_legible_on_the_smallest_entities(accessory: str) -> Non
     assert min(changed) >= 30, changed
 
 
+def _small_entity(spec: EntitySpec) -> np.ndarray:
+    """``spec`` drawn alone and shrunk to 35 px, the width of an entity in a three-entity scene."""
+    small = render_entity(spec, random.Random(0)).resize((35, 35), Image.Resampling.LANCZOS)
+    return np.asarray(small, dtype=np.int64)[..., :3]
+
+
 @pytest.mark.parametrize("pattern", [p for p in PATTERNS if p != "plain"])
 def test_a_pattern_is_legible_on_every_body_at_the_smallest_size(pattern: str) -> None:
-    # An entity of a three-entity scene is ~35 px wide. At that size the pattern must change at
-    # least 100 pixels clearly (summed channel difference > 60) against the same entity plain, on
-    # every colour and shade; patterns darkened on every body with 8-px spots changed as few as
-    # 35 (dark brown, spotted), and the model then called 0.30 of spotted entities plain.
+    # At the smallest size the pattern must change at least 100 pixels clearly (summed channel
+    # difference > 60) against the same entity plain, on every colour and shade; patterns
+    # darkened on every body with 8-px spots changed as few as 35 (dark brown, spotted), and the
+    # model then called 0.30 of spotted entities plain.
     changed = {}
-    for colour in COLOURS:
-        for shade in SHADES:
-            for kind in KINDS:
-
-                def pixels(
-                    drawn: str, kind: str = kind, colour: str = colour, shade: str = shade
-                ) -> np.ndarray:
-                    spec = EntitySpec(kind, colour, drawn, "none", shade=shade)
-                    small = render_entity(spec, random.Random(0)).resize((35, 35), Image.Resampling.LANCZOS)
-                    return np.asarray(small, dtype=np.int64)[..., :3]
-
-                changed[(colour, shade, kind)] = int(
-                    (np.abs(pixels(pattern) - pixels("plain")).sum(axis=-1) > 60).sum()
-                )
+    for colour, shade, kind in itertools.product(COLOURS, SHADES, KINDS):
+        patterned = _small_entity(EntitySpec(kind, colour, pattern, "none", shade=shade))
+        plain = _small_entity(EntitySpec(kind, colour, "plain", "none", shade=shade))
+        changed[(colour, shade, kind)] = int((np.abs(patterned - plain).sum(axis=-1) > 60).sum())
     worst = min(changed, key=changed.__getitem__)
     assert changed[worst] >= 100, (worst, changed[worst])
