@@ -774,7 +774,9 @@ def save_model(model: LlavaForConditionalGeneration, processor: LlavaProcessor, 
     """Save ``model`` in bfloat16 safetensors with its processor to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.bfloat16()
-    model.config.dtype = "bfloat16"
+    # A model loaded to train further (``--from``) keeps float32 in its sub-configs otherwise.
+    for config in (model.config, model.config.text_config, model.config.vision_config):
+        config.dtype = "bfloat16"
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
 

@@ -1,6 +1,7 @@
 """Pretraining's pieces: dense patch labels, ideal image tokens, and a whole (tiny) run."""
 
 import itertools
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -392,6 +393,11 @@ def test_a_saved_model_is_trained_further_without_touching_its_tower(tmp_path) -
     )
     assert result.steps_done == 3 and result.vision_probe_accuracy == {}
     assert seen[-1][:2] == (3, 3), "no tower steps are counted"
+    # The weights are bfloat16, and every part of the saved config says so (a model loaded to
+    # train further kept "float32" in its text and vision configs).
+    saved = json.loads((tmp_path / "further" / "config.json").read_text())
+    dtypes = [saved.get("dtype"), *(saved[part].get("dtype") for part in ("text_config", "vision_config"))]
+    assert dtypes == ["bfloat16"] * 3, dtypes
     before = load_model(str(first), device="cpu", dtype=torch.float32).model
     after = load_model(str(tmp_path / "further"), device="cpu", dtype=torch.float32)
     assert after.conventions.yes_no_suffix == DIRECT_MARK
