@@ -48,7 +48,12 @@ from typing import Any, cast
 
 import torch
 from PIL import Image
-from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
+from transformers import (
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedConfig,
+    PreTrainedTokenizerFast,
+)
 
 from personalization.config import with_assignments
 from personalization.errors import ModelLoadError
@@ -775,8 +780,10 @@ def save_model(model: LlavaForConditionalGeneration, processor: LlavaProcessor, 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.bfloat16()
     # A model loaded to train further (``--from``) keeps float32 in its sub-configs otherwise.
-    for config in (model.config, model.config.text_config, model.config.vision_config):
-        config.dtype = "bfloat16"
+    model.config.dtype = "bfloat16"
+    for part in (model.config.text_config, model.config.vision_config):
+        if isinstance(part, PreTrainedConfig):
+            part.dtype = "bfloat16"
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
 
