@@ -779,8 +779,8 @@ def save_model(model: LlavaForConditionalGeneration, processor: LlavaProcessor, 
     """Save ``model`` in bfloat16 safetensors with its processor to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.bfloat16()
-    # A model loaded to train further (``--from``) keeps float32 in its sub-configs otherwise.
     model.config.dtype = "bfloat16"
+    # A model loaded to train further (``--from``) keeps float32 in its sub-configs otherwise.
     for part in (model.config.text_config, model.config.vision_config):
         if isinstance(part, PreTrainedConfig):
             part.dtype = "bfloat16"
