@@ -27,6 +27,8 @@ from personalization.toyworld.corpus import (
     random_scene_entities,
 )
 from personalization.toyworld.pretrain import (
+    FINISHING_STAGES,
+    REBINDING_STAGE,
     FinishingStage,
     PretrainConfig,
     answer,
@@ -34,6 +36,7 @@ from personalization.toyworld.pretrain import (
     build_toy_tokenizer,
     config_with,
     conversation_length,
+    finishing_stages,
     generic_qa_report,
     grouped_batches,
     ideal_image_tokens,
@@ -505,3 +508,54 @@ def test_scene_reuse_is_the_runs_choice_for_every_stage_and_the_tower(tmp_path, 
     assert [s.steps_done for s in result.stages] == [4, 2]
     assert shares and set(shares) == {0.5}, "the finishing stage draws its scenes as the run says"
     assert fresh_per_step == [3]
+
+
+def test_finishing_stages_are_chosen_by_name_in_the_order_given() -> None:
+    assert finishing_stages("spotting,checking,corpus") == FINISHING_STAGES
+    chosen = finishing_stages(" rebinding , spotting")
+    assert [stage.name for stage in chosen] == ["rebinding", "spotting"]
+    rebinding = chosen[0].config
+    assert {topic: steps for topic, steps in rebinding.lesson_plan if steps} == {"binding": 150}
+    assert rebinding.binding_ideal_share == 0.0 and rebinding.steps == 150, (
+        "every image on the projector's tokens"
+    )
+    assert REBINDING_STAGE.seed_offset not in {stage.seed_offset for stage in FINISHING_STAGES}
+    with pytest.raises(ValueError, match=r"unknown finishing stage.*polishing"):
+        finishing_stages("spotting,polishing")
+    with pytest.raises(ValueError, match="twice"):
+        finishing_stages("spotting,spotting")
+
+
+def test_finishing_stages_alone_train_a_saved_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = tmp_path / "first"
+    pretrain(first, seed=0, minutes_budget=10, config=replace(TINY_MAIN, steps=2))
+    result = pretrain(
+        tmp_path / "finished",
+        seed=0,
+        minutes_budget=10,
+        start_from=first,
+        finishing=_finishing(2),
+        main_stage=False,
+    )
+    assert [(s.name, s.steps_done) for s in result.stages] == [("check", 2)], "no main stage ran"
+    with pytest.raises(ValueError, match="start from"):
+        pretrain(tmp_path / "none", seed=0, minutes_budget=1, start_from=first, main_stage=False)
+    with pytest.raises(ValueError, match="start from"):
+        pretrain(tmp_path / "none", seed=0, minutes_budget=1, finishing=_finishing(2), main_stage=False)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--steps", "0"],
+        ["--steps", "0", "--finishing", "spotting"],
+        ["--finishing", "spotting", "--no-finishing"],
+        ["--finishing", "polishing"],
+    ],
+)
+def test_the_command_refuses_finishing_options_that_contradict(argv: list[str], tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists(), "nothing was trained"
