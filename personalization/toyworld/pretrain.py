@@ -326,19 +326,30 @@ FINISHING_CHOICES = {stage.name: stage for stage in (REBINDING_STAGE, *FINISHING
 
 
 def finishing_stages(names: str) -> tuple[FinishingStage, ...]:
-    """The stages of a comma-separated list of :data:`FINISHING_CHOICES` names, in that order.
+    """The stages of a comma-separated list of :data:`FINISHING_CHOICES` names, in that order; a
+    name may carry ``:FIELD=VALUE`` overrides of that stage's :class:`PretrainConfig`.
 
     >>> [stage.name for stage in finishing_stages("rebinding,spotting")]
     ['rebinding', 'spotting']
+    >>> finishing_stages("spotting:binding_ideal_share=0")[0].config.binding_ideal_share
+    0.0
     """
-    chosen = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [name for name in chosen if name not in FINISHING_CHOICES]
+    chosen = [item.strip().split(":") for item in names.split(",") if item.strip()]
+    unknown = [name for name, *_ in chosen if name not in FINISHING_CHOICES]
     if unknown:
         choices = ", ".join(FINISHING_CHOICES)
         raise ValueError(f"unknown finishing stage(s) {', '.join(unknown)}; choose from {choices}")
-    if len(set(chosen)) != len(chosen):
+    if len({name for name, *_ in chosen}) != len(chosen):
         raise ValueError(f"finishing stages {names!r} name a stage twice")
-    return tuple(FINISHING_CHOICES[name] for name in chosen)
+    stages = []
+    for name, *assignments in chosen:
+        stage = FINISHING_CHOICES[name]
+        try:
+            config = config_with(stage.config, assignments)
+        except ValueError as error:
+            raise ValueError(f"finishing stage {name}: {error}") from None
+        stages.append(replace(stage, config=config) if assignments else stage)
+    return tuple(stages)
 
 
 @dataclass(frozen=True)
@@ -969,8 +980,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--finishing",
         metavar="STAGES",
         help="comma-separated finishing stages to run after the main stage, in order, from "
-        f"{', '.join(FINISHING_CHOICES)} (default: {','.join(s.name for s in FINISHING_STAGES)}; "
-        "none with --from)",
+        f"{', '.join(FINISHING_CHOICES)}, each optionally with :FIELD=VALUE overrides "
+        f"(default: {','.join(s.name for s in FINISHING_STAGES)}; none with --from)",
     )
     parser.add_argument(
         "--set",

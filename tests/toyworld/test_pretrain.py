@@ -526,6 +526,22 @@ def test_finishing_stages_are_chosen_by_name_in_the_order_given() -> None:
         finishing_stages("spotting,spotting")
 
 
+def test_a_finishing_stage_takes_overrides_of_its_own_settings() -> None:
+    (spotting,) = finishing_stages("spotting:binding_ideal_share=0:steps=200:spotting_steps=200")
+    default = FINISHING_STAGES[0]
+    assert spotting.name == default.name and spotting.seed_offset == default.seed_offset
+    assert (spotting.config.binding_ideal_share, spotting.config.steps, spotting.config.spotting_steps) == (
+        0,
+        200,
+        200,
+    )
+    assert spotting.config.ideal_share == default.config.ideal_share, "what is not named stays"
+    with pytest.raises(ValueError, match=r"finishing stage spotting: .*steps=10"):
+        finishing_stages("spotting:steps=10")  # fewer steps than its 300 lessons
+    with pytest.raises(ValueError, match=r"finishing stage corpus: .*FIELD=VALUE"):
+        finishing_stages("corpus:colour=red")
+
+
 def test_finishing_stages_alone_train_a_saved_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
     first = tmp_path / "first"
     pretrain(first, seed=0, minutes_budget=10, config=replace(TINY_MAIN, steps=2))
