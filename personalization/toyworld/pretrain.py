@@ -943,6 +943,12 @@ def config_with(config: PretrainConfig, assignments: Sequence[str]) -> PretrainC
     return with_assignments(config, assignments)
 
 
+def _report_of(model_dir: Path | None) -> Any:
+    """The ``pretrain_report.json`` a run left beside ``model_dir``'s weights, if any."""
+    report = model_dir / "pretrain_report.json" if model_dir else None
+    return json.loads(report.read_text()) if report and report.is_file() else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``yollava toyworld pretrain [--out DIR] [--seed S] [--minutes M] [--steps N] [--eval-scenes K]``"""
     parser = argparse.ArgumentParser(prog="yollava toyworld pretrain", description=__doc__.splitlines()[0])
@@ -958,8 +964,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--steps",
         type=int,
         default=PretrainConfig.steps,
-        help=f"main stage 2 steps (default {PretrainConfig.steps}); 0 with --from and --finishing runs "
-        "only the finishing stages",
+        help=f"main stage 2 steps (default {PretrainConfig.steps}); 0 with --from runs only the "
+        "finishing stages on that model",
     )
     parser.add_argument("--eval-scenes", type=int, default=150)
     parser.add_argument(
@@ -981,7 +987,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="STAGES",
         help="comma-separated finishing stages to run after the main stage, in order, from "
         f"{', '.join(FINISHING_CHOICES)}, each optionally with :FIELD=VALUE overrides "
-        f"(default: {','.join(s.name for s in FINISHING_STAGES)}; none with --from)",
+        f"(default: {','.join(s.name for s in FINISHING_STAGES)}; none with --from unless --steps 0)",
     )
     parser.add_argument(
         "--set",
@@ -991,8 +997,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="override a PretrainConfig field, e.g. --set comparison_steps=400 (repeatable)",
     )
     args = parser.parse_args(argv)
-    if args.steps == 0 and not (args.start_from and args.finishing):
-        parser.error("--steps 0 needs --from and --finishing: there would be nothing to train")
+    if args.steps == 0 and not args.start_from:
+        parser.error("--steps 0 needs --from: it runs only the finishing stages, on a saved model")
+    if args.steps == 0 and args.no_finishing:
+        parser.error("--steps 0 and --no-finishing leave nothing to train")
     try:
         config = config_with(PretrainConfig(steps=args.steps or PretrainConfig.steps), args.set)
     except ValueError as error:
@@ -1007,7 +1015,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.finishing is not None:
             finishing = finishing_stages(args.finishing)
         else:
-            finishing = () if args.start_from or args.no_finishing else FINISHING_STAGES
+            main_only = args.no_finishing or (args.start_from and args.steps != 0)
+            finishing = () if main_only else FINISHING_STAGES
     except ValueError as error:
         parser.error(str(error))
     result = pretrain(
@@ -1042,6 +1051,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         "seed": args.seed,
         "started_from": str(args.start_from) if args.start_from else None,
+        # How the model it started from was made (its tower and main stage, for --steps 0).
+        "started_from_report": _report_of(args.start_from),
         "main_stage": args.steps != 0,
         "steps": result.steps_done,
         "minutes": round(result.seconds / 60, 2),

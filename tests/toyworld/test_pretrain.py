@@ -558,6 +558,15 @@ def test_finishing_stages_alone_train_a_saved_model(tmp_path) -> None:  # type: 
         pretrain(tmp_path / "none", seed=0, minutes_budget=1, start_from=first, main_stage=False)
     with pytest.raises(ValueError, match="start from"):
         pretrain(tmp_path / "none", seed=0, minutes_budget=1, finishing=_finishing(2), main_stage=False)
+    # The command: --steps 0 runs only the stages named, and the report says what it started from.
+    (first / "pretrain_report.json").write_text(json.dumps({"stages": [{"name": "main"}]}))
+    tiny = "checking:steps=2:checking_steps=2:batch_size=2:max_turns=2:warmup_steps=1"
+    argv = ["--from", str(first), "--steps", "0", "--finishing", tiny, "--eval-scenes", "0"]
+    assert module.main([*argv, "--out", str(tmp_path / "cli")]) == 0
+    report = json.loads((tmp_path / "cli" / "pretrain_report.json").read_text())
+    assert [stage["name"] for stage in report["stages"]] == ["checking"] and report["main_stage"] is False
+    assert report["started_from_report"] == {"stages": [{"name": "main"}]}
+    assert report["finishing"][0]["config"]["steps"] == 2
 
 
 @pytest.mark.parametrize(
@@ -565,6 +574,7 @@ def test_finishing_stages_alone_train_a_saved_model(tmp_path) -> None:  # type: 
     [
         ["--steps", "0"],
         ["--steps", "0", "--finishing", "spotting"],
+        ["--from", "somewhere", "--steps", "0", "--no-finishing"],
         ["--finishing", "spotting", "--no-finishing"],
         ["--finishing", "polishing"],
     ],
