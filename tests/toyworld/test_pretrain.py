@@ -401,6 +401,9 @@ def test_a_saved_model_is_trained_further_without_touching_its_tower(tmp_path) -
     saved = json.loads((tmp_path / "further" / "config.json").read_text())
     dtypes = [saved.get("dtype"), *(saved[part].get("dtype") for part in ("text_config", "vision_config"))]
     assert dtypes == ["bfloat16"] * 3, dtypes
+    # Nor does it keep how its processor was loaded ("is_local": true was saved with it).
+    tokenizer_config = json.loads((tmp_path / "further" / "tokenizer_config.json").read_text())
+    assert not {"is_local", "local_files_only"} & set(tokenizer_config), tokenizer_config
     before = load_model(str(first), device="cpu", dtype=torch.float32).model
     after = load_model(str(tmp_path / "further"), device="cpu", dtype=torch.float32)
     assert after.conventions.yes_no_suffix == DIRECT_MARK
