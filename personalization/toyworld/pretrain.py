@@ -838,15 +838,12 @@ def save_model(model: LlavaForConditionalGeneration, processor: LlavaProcessor, 
     for part in (model.config.text_config, model.config.vision_config):
         if isinstance(part, PreTrainedConfig):
             part.dtype = "bfloat16"
+    # A tokenizer loaded from disk (``--from``) keeps how it was loaded among the settings it
+    # saves, which are not the model's.
+    for key in _LOAD_TIME_KEYS:
+        processor.tokenizer.init_kwargs.pop(key, None)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    # A processor loaded from disk (``--from``) saves how it was loaded, which is not the model's.
-    tokenizer_config = out_dir / "tokenizer_config.json"
-    if tokenizer_config.is_file():
-        settings = json.loads(tokenizer_config.read_text())
-        if any(key in settings for key in _LOAD_TIME_KEYS):
-            kept = {key: value for key, value in settings.items() if key not in _LOAD_TIME_KEYS}
-            tokenizer_config.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -1018,24 +1015,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--steps 0 needs --from: it runs only the finishing stages, on a saved model")
     if args.steps == 0 and args.no_finishing:
         parser.error("--steps 0 and --no-finishing leave nothing to train")
+    if args.finishing is not None and args.no_finishing:
+        parser.error("--finishing and --no-finishing contradict each other")
+    main_only = args.no_finishing or (args.start_from and args.steps != 0)
     try:
         config = config_with(PretrainConfig(steps=args.steps or PretrainConfig.steps), args.set)
+        if args.finishing is not None:
+            finishing = finishing_stages(args.finishing)
+        else:
+            finishing = () if main_only else FINISHING_STAGES
     except ValueError as error:
         parser.error(str(error))
 
     def show(step: int, total: int, loss: float) -> None:
         print(f"step {step}/{total}  loss {loss:.4f}", flush=True)
 
-    if args.finishing is not None and args.no_finishing:
-        parser.error("--finishing and --no-finishing contradict each other")
-    try:
-        if args.finishing is not None:
-            finishing = finishing_stages(args.finishing)
-        else:
-            main_only = args.no_finishing or (args.start_from and args.steps != 0)
-            finishing = () if main_only else FINISHING_STAGES
-    except ValueError as error:
-        parser.error(str(error))
     result = pretrain(
         args.out,
         seed=args.seed,
