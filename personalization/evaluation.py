@@ -309,6 +309,12 @@ class Evaluator:
                 "visual_qa": visual,
                 "threshold": probe.threshold,
                 "train_seconds": round(probe.train_seconds, 1),
+                # Every P(yes) share, so other thresholds can be read off the report afterwards
+                # (benchmarks/threshold_sweep.py) without scoring again.
+                "scores": {
+                    group: [round(score, 4) for score in scores[subject.key][group]]
+                    for group in ("own", "others", "lookalikes")
+                },
             }
             totals["pos"].append(calibrated.positive)
             totals["neg"].append(calibrated.negative)

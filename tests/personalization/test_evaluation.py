@@ -74,6 +74,8 @@ def test_vanilla_recognition_is_every_photo_against_every_subject(
         assert got["negative"] == pytest.approx(expected.negative)
         assert got["weighted"] == pytest.approx(0.5 * expected.positive + 0.5 * expected.negative)
         assert got["text_qa"] in (0.0, 1.0) and got["visual_qa"] is None
+        assert got["scores"]["own"] == pytest.approx(own, abs=1e-4)
+        assert got["scores"]["others"] == pytest.approx(others, abs=1e-4)
     assert report["weighted"] == pytest.approx(0.5 * report["positive"] + 0.5 * report["negative"], abs=1e-4)
 
 
