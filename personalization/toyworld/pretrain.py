@@ -872,12 +872,17 @@ def answer(loaded: LoadedModel, image: Image.Image | None, question: str, *, max
     return str(loaded.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
 
 
+NAMED_QUESTIONS = ("colour", "pattern", "accessory", "kind")
+"""The question types that name what they ask about; ``named`` in :func:`generic_qa_report`."""
+
+
 def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str, float]:
     """Accuracy per question type on ``n_scenes`` fresh scenes, plus ``named`` (colour, pattern,
     accessory and kind together) and ``fine`` (shade, marking and shape together).
 
     Every entity in a scene gets the named questions of :func:`attribute_questions` and the fine
-    questions; answers are compared exactly (case-insensitive) with the truth. ``comparison`` is
+    questions; answers are compared exactly (case-insensitive) with the truth. ``named_1``,
+    ``named_2`` and ``named_3`` split ``named`` by the entities in the scene. ``comparison`` is
     the share of yes/no questions of each :func:`~personalization.toyworld.corpus.comparison_turn`
     form (one each per scene, half true) whose answer starts with the right word;
     ``comparison_marked`` asks the same questions ending in ``corpus.DIRECT_MARK``, the form
@@ -916,9 +921,12 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
             if len(entities) == 1:
                 questions.append(("kind", kind_q, capitalise(f"{article(entity.kind)} {entity.kind}")))
             for name, question, truth in questions:
-                asked[name] = asked.get(name, 0) + 1
                 correct = answer(loaded, image, question).lower() == truth.lower()
-                right[name] = right.get(name, 0) + int(correct)
+                # ``named_N``: the named questions of scenes with N entities.
+                crowd = f"named_{len(entities)}" if name in NAMED_QUESTIONS else None
+                for key in (name, crowd) if crowd else (name,):
+                    asked[key] = asked.get(key, 0) + 1
+                    right[key] = right.get(key, 0) + int(correct)
         for form in COMPARISON_FORMS:
             question, truth = comparison_turn(entities, comparison_rng, form=form)
             for name, asking in (("comparison", question), ("comparison_marked", question + DIRECT_MARK)):
@@ -926,10 +934,7 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
                 asked[name] = asked.get(name, 0) + 1
                 right[name] = right.get(name, 0) + int(bool(said) and said[0].strip(".,") == truth)
     report = {name: right[name] / asked[name] for name in asked}
-    for group, names in (
-        ("named", ("colour", "pattern", "accessory", "kind")),
-        ("fine", ("shade", "marking", "shape")),
-    ):
+    for group, names in (("named", NAMED_QUESTIONS), ("fine", ("shade", "marking", "shape"))):
         total = sum(asked.get(n, 0) for n in names)
         report[group] = sum(right.get(n, 0) for n in names) / total if total else math.nan
     return report

@@ -365,6 +365,8 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     report = generic_qa_report(loaded, n_scenes=1, seed=3)
     assert {"colour", "named", "fine", "comparison", "comparison_marked"} <= set(report)
     assert all(0 <= value <= 1 for value in report.values())
+    crowds = [key for key in report if key.startswith("named_")]
+    assert len(crowds) == 1 and report[crowds[0]] == report["named"], "one scene: its split is the whole"
 
 
 TINY_MAIN = PretrainConfig(
