@@ -15,19 +15,21 @@ import json
 import statistics
 from pathlib import Path
 
+from personalization.metrics import recognition_score
+
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def weighted_at(subjects: dict, threshold: float) -> tuple[float, float, float]:
     """(positive, negative, weighted) over subjects at one global ``threshold``."""
-    positives, negatives = [], []
+    per_subject = []
     for result in subjects.values():
         scores = result.get("scores")
         if scores is None:
             raise SystemExit("this report has no per-photo scores (written before the sixteenth session)")
-        positives.append(sum(s >= threshold for s in scores["own"]) / len(scores["own"]))
-        negatives.append(sum(s < threshold for s in scores["others"]) / len(scores["others"]))
-    positive, negative = statistics.mean(positives), statistics.mean(negatives)
+        per_subject.append(recognition_score(scores["own"], scores["others"], threshold))
+    positive = statistics.mean(s.positive for s in per_subject)
+    negative = statistics.mean(s.negative for s in per_subject)
     return positive, negative, 0.5 * positive + 0.5 * negative
 
 

@@ -923,8 +923,8 @@ def generic_qa_report(loaded: LoadedModel, n_scenes: int, seed: int) -> dict[str
             for name, question, truth in questions:
                 correct = answer(loaded, image, question).lower() == truth.lower()
                 # ``named_N``: the named questions of scenes with N entities.
-                crowd = f"named_{len(entities)}" if name in NAMED_QUESTIONS else None
-                for key in (name, crowd) if crowd else (name,):
+                keys = [name, f"named_{len(entities)}"] if name in NAMED_QUESTIONS else [name]
+                for key in keys:
                     asked[key] = asked.get(key, 0) + 1
                     right[key] = right.get(key, 0) + int(correct)
         for form in COMPARISON_FORMS:
