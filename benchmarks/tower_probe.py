@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=VisionWarmupConfig.learning_rate)
     parser.add_argument("--crowded-share", type=float, default=VisionWarmupConfig.crowded_share)
     parser.add_argument("--three-share", type=float, default=VisionWarmupConfig.three_share)
+    parser.add_argument("--entity-kind-weight", type=float, default=2.0)
+    parser.add_argument("--entity-balance", type=float, default=VisionWarmupConfig.entity_balance)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe-train", type=int, default=2000, help="scenes the probes are fitted on")
     parser.add_argument("--probe-test", type=int, default=400, help="held-out scenes")
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             learning_rate=args.learning_rate,
             crowded_share=args.crowded_share,
             three_share=args.three_share,
-            entity_kind_weight=2.0,
+            entity_kind_weight=args.entity_kind_weight,
+            entity_balance=args.entity_balance,
         )
         warm_up_vision_tower(model, processor, seed=args.seed, config=config)
         setup = {

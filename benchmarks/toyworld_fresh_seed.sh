@@ -6,7 +6,7 @@
 # figure by several points, so one run does not tell. Writes
 # benchmarks/results/toyworld_fresh_seed_<SEED>.json and prints its table.
 #
-#   bash benchmarks/toyworld_fresh_seed.sh SEED [SUBJECTS] [MODEL]
+#   bash benchmarks/toyworld_fresh_seed.sh SEED [SUBJECTS] [MODEL] [TAG]   (TAG names the result file)
 #
 # Pick SEED before looking at any result on it, and do not reuse it to choose between recipes.
 set -euo pipefail
@@ -16,7 +16,8 @@ subjects="${2:-10}"
 model="${3:-toyworld}"
 work="$(mktemp -d)"
 data="$work/toyworld-seed${seed}"
-out="benchmarks/results/toyworld_fresh_seed_${seed}.json"
+tag="${4:-}"
+out="benchmarks/results/toyworld_fresh_seed_${seed}${tag:+_${tag}}.json"
 .venv/bin/yollava toyworld dataset --out "$data" --seed "$seed" --subjects "$subjects"
 .venv/bin/yollava eval --data "$data" --model "$model" --recipe toy --threads 2 --seed 0 \
   --method vanilla --method description --method learned-k16 --method no-hard-negatives \
@@ -25,11 +26,11 @@ for training_seed in 1 2; do
   .venv/bin/yollava eval --data "$data" --model "$model" --recipe toy --threads 2 \
     --seed "$training_seed" --method learned-k16 --json "$work/seed${training_seed}.json"
 done
-.venv/bin/python - "$work" "$out" "$seed" "$subjects" "$model" <<'EOF'
+.venv/bin/python - "$work" "$out" "$seed" "$subjects" "$model" "$tag" <<'EOF'
 import json, statistics, sys
 from pathlib import Path
 
-work, out, seed, subjects, model = sys.argv[1:]
+work, out, seed, subjects, model, tag = sys.argv[1:]
 reports = {s: json.loads((Path(work) / f"seed{s}.json").read_text()) for s in (0, 1, 2)}
 merged = dict(reports[0])
 methods = {}
@@ -45,7 +46,7 @@ merged["fresh_seed"] = {
     "model": model,
     "learned_k16_weighted_by_training_seed": learned,
     "learned_k16_weighted_mean": round(statistics.mean(learned), 4),
-    "command": f"bash benchmarks/toyworld_fresh_seed.sh {seed} {subjects} {model}",
+    "command": f"bash benchmarks/toyworld_fresh_seed.sh {seed} {subjects} {model} {tag}".strip(),
 }
 Path(out).write_text(json.dumps(merged, indent=1) + "\n")
 print(f"learned k=16 weighted over training seeds 0-2: {learned} (mean {statistics.mean(learned):.4f})")

@@ -150,6 +150,9 @@ class PretrainConfig:
     """Stage 1's extra kind loss on entity patches (``VisionWarmupConfig.entity_kind_weight``):
     at 2 the tower's kind accuracy on entity patches rose from ~0.5 to 0.82 and kind QA from 0.57
     to 0.83–0.89 (see ``weights/README.md``); 0 turns it off."""
+    vision_entity_balance: float = 0.0
+    """Stage 1's weighting of patches toward an equal share per entity
+    (``VisionWarmupConfig.entity_balance``); 0 weighs every patch the same."""
     batch_size: int = 32
     learning_rate: float = 5e-4
     warmup_steps: int = 60
@@ -597,6 +600,7 @@ def pretrain(
                 pool_size=config.vision_pool_size,
                 fresh_per_step=config.vision_fresh_per_step,
                 entity_kind_weight=config.vision_entity_kind_weight,
+                entity_balance=config.vision_entity_balance,
                 background=config.background_rendering,
             ),
             progress=vision_progress,

@@ -49,6 +49,7 @@ from personalization.toyworld.vision_warmup import (
     PatchHeads,
     VisionWarmupConfig,
     patch_labels,
+    patch_weights,
     vision_scene,
 )
 from personalization.toyworld.world import COLOURS, KINDS, PATTERNS, EntitySpec, accessory_phrase
@@ -99,6 +100,34 @@ def test_entity_kind_accuracy_ignores_background_and_its_weight_adds_the_entity_
     assert float((weighted - plain).detach()) == pytest.approx(2.0 * float(extra.detach()), rel=1e-5)
     with pytest.raises(ValueError, match="entity_kind_weight"):
         VisionWarmupConfig(entity_kind_weight=-1.0)
+
+
+def test_entity_balance_gives_every_entity_the_same_share_of_the_attribute_loss() -> None:
+    # The dog covers three patches, the mug one, the last patch is background.
+    labels = patch_labels([DOG, MUG], np.array([1, 1, 1, 2, 0]))[None]
+    balanced = patch_weights(labels, 1.0)[0]
+    assert balanced[:3].sum() == pytest.approx(float(balanced[3]))
+    assert float(balanced[:4].mean()) == pytest.approx(1.0)
+    assert float(balanced[4]) == 1.0
+    assert patch_weights(labels, 0.0)[0].tolist() == pytest.approx([1.0] * 5)
+    torch.manual_seed(0)
+    heads = PatchHeads(8)
+    features, counts = torch.randn(1, 5, 8), torch.tensor([2])
+    plain, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0)
+    unbalanced, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0, entity_balance=0.0)
+    halfway, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0, entity_balance=0.5)
+    assert float(unbalanced) == float(plain)
+    # The colour loss by hand: the mug's one patch weighs as much as the dog's three.
+    colour = list(ATTRIBUTE_CLASSES).index("colour")
+    losses = torch.nn.functional.cross_entropy(
+        heads.attributes["colour"](features[0, :4]), labels[0, :4, colour], reduction="none"
+    )
+    weight = balanced[:4]
+    by_hand = float((losses * weight).sum() / weight.sum())
+    assert by_hand == pytest.approx(float((losses[:3].mean() + losses[3]) / 2), rel=1e-5)
+    assert float(halfway) != pytest.approx(float(plain))
+    with pytest.raises(ValueError, match="entity_balance"):
+        VisionWarmupConfig(entity_balance=-0.5)
 
 
 def test_vision_scenes_follow_the_crowded_share_with_distinct_kinds() -> None:
