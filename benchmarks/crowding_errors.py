@@ -4,7 +4,7 @@ Asks every entity of held-out crowded scenes its colour, pattern and accessory (
 report's named questions) and reports, by entities in the scene:
 
 - accuracy per question, and by how many image patches the entity owns
-  (``world.patch_owners``, the tower's 12-px patches);
+  (``world.patch_owners`` at the tower's patch size);
 - of the wrong answers, the share that name the value of *another* entity in the scene (a
   binding error: the answer belongs to a neighbour), beside the share a wrong answer drawn at
   random from the other values would match by chance.
@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TOYWORLD_MODEL_NAME, load_model
-from personalization.toyworld.corpus import attribute_questions, capitalise, random_scene_entities
+from personalization.toyworld.corpus import attribute_questions, random_scene_entities
 from personalization.toyworld.pretrain import answer
 from personalization.toyworld.world import (
     ACCESSORIES,
@@ -43,16 +43,16 @@ QUESTIONS = ("colour", "pattern", "accessory")
 def value(entity: EntitySpec, name: str) -> str:
     """The answer to the ``name`` question about ``entity``, lower-cased."""
     raw = accessory_phrase(entity.accessory) if name == "accessory" else getattr(entity, name)
-    return capitalise(raw).lower()
+    return str(raw).lower()
 
 
 def all_values(name: str) -> list[str]:
     """Every answer the ``name`` question can have, lower-cased."""
     if name == "colour":
-        return [capitalise(c).lower() for c in COLOURS]
+        return [c.lower() for c in COLOURS]
     if name == "pattern":
-        return [capitalise(p).lower() for p in PATTERNS]
-    return [capitalise(accessory_phrase(a)).lower() for a in ACCESSORIES]
+        return [p.lower() for p in PATTERNS]
+    return [accessory_phrase(a).lower() for a in ACCESSORIES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     started = time.monotonic()
     loaded = load_model(args.model, device=torch.device("cpu"), dtype=torch.bfloat16)
+    patch_size = int(loaded.model.config.vision_config.patch_size)
     rng = random.Random(args.seed)
     asked: dict[str, int] = defaultdict(int)
     right: dict[str, int] = defaultdict(int)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         image, owner_map = render_scene_with_owners(entities, rng)
         if len(entities) == 1:
             continue
-        owners = patch_owners(owner_map, 12)
+        owners = patch_owners(owner_map, patch_size)
         for index, entity in enumerate(entities, start=1):
             patches = int((owners == index).sum())
             band = f"{min(patches, 10) // 2 * 2}-{min(patches, 10) // 2 * 2 + 1}"

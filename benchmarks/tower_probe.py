@@ -29,7 +29,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from personalization.modeling import TOYWORLD_MODEL_NAME, cpu_autocast, load_model
 from personalization.toyworld.corpus import random_scene_entities
-from personalization.toyworld.pretrain import new_toy_model
+from personalization.toyworld.pretrain import PretrainConfig, new_toy_model
 from personalization.toyworld.vision_warmup import (
     ATTRIBUTE_CLASSES,
     IGNORE,
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=VisionWarmupConfig.learning_rate)
     parser.add_argument("--crowded-share", type=float, default=VisionWarmupConfig.crowded_share)
     parser.add_argument("--three-share", type=float, default=VisionWarmupConfig.three_share)
-    parser.add_argument("--entity-kind-weight", type=float, default=2.0)
+    parser.add_argument("--entity-kind-weight", type=float, default=PretrainConfig.vision_entity_kind_weight)
     parser.add_argument("--entity-balance", type=float, default=VisionWarmupConfig.entity_balance)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe-train", type=int, default=2000, help="scenes the probes are fitted on")
