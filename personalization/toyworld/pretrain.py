@@ -337,7 +337,9 @@ FINISHING_CHOICES = {stage.name: stage for stage in (REBINDING_STAGE, *FINISHING
 
 def finishing_stages(names: str) -> tuple[FinishingStage, ...]:
     """The stages of a comma-separated list of :data:`FINISHING_CHOICES` names, in that order; a
-    name may carry ``:FIELD=VALUE`` overrides of that stage's :class:`PretrainConfig`.
+    name may carry ``:FIELD=VALUE`` overrides of that stage's :class:`PretrainConfig`. A name may
+    come again: the stage then runs again on what the stages before it left, with the same streams
+    (its seed offset), as ``--from`` on a saved model would run it.
 
     >>> [stage.name for stage in finishing_stages("rebinding,spotting")]
     ['rebinding', 'spotting']
@@ -349,8 +351,6 @@ def finishing_stages(names: str) -> tuple[FinishingStage, ...]:
     if unknown:
         choices = ", ".join(FINISHING_CHOICES)
         raise ValueError(f"unknown finishing stage(s) {', '.join(unknown)}; choose from {choices}")
-    if len({name for name, *_ in chosen}) != len(chosen):
-        raise ValueError(f"finishing stages {names!r} name a stage twice")
     stages = []
     for name, *assignments in chosen:
         stage = FINISHING_CHOICES[name]

@@ -556,8 +556,8 @@ def test_finishing_stages_are_chosen_by_name_in_the_order_given() -> None:
     assert REBINDING_STAGE.seed_offset not in {stage.seed_offset for stage in FINISHING_STAGES}
     with pytest.raises(ValueError, match=r"unknown finishing stage.*polishing"):
         finishing_stages("spotting,polishing")
-    with pytest.raises(ValueError, match="twice"):
-        finishing_stages("spotting,spotting")
+    again = finishing_stages("corpus,rebinding,corpus")
+    assert again[0] == again[2] == FINISHING_STAGES[2], "a stage named again runs again, as it is"
 
 
 def test_a_finishing_stage_takes_overrides_of_its_own_settings() -> None:
