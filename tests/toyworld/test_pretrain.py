@@ -27,6 +27,7 @@ from personalization.toyworld.corpus import (
     random_scene_entities,
 )
 from personalization.toyworld.pretrain import (
+    FINISHING_CHOICES,
     FINISHING_STAGES,
     REBINDING_STAGE,
     FinishingStage,
@@ -111,7 +112,7 @@ def test_entity_balance_gives_every_entity_the_same_share_of_the_attribute_loss(
     assert float(balanced[4]) == 1.0
     assert patch_weights(labels, 0.0)[0].tolist() == pytest.approx([1.0] * 5)
     torch.manual_seed(0)
-    heads = PatchHeads(8)
+    heads = PatchHeads(8).requires_grad_(False)
     features, counts = torch.randn(1, 5, 8), torch.tensor([2])
     plain, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0)
     unbalanced, _ = heads.loss(features, labels, counts, entity_kind_weight=2.0, entity_balance=0.0)
@@ -545,15 +546,17 @@ def test_scene_reuse_is_the_runs_choice_for_every_stage_and_the_tower(tmp_path, 
 
 
 def test_finishing_stages_are_chosen_by_name_in_the_order_given() -> None:
-    assert finishing_stages("spotting,checking,corpus") == FINISHING_STAGES
+    assert finishing_stages("spotting,checking,corpus,rebinding,corpus") == FINISHING_STAGES
     chosen = finishing_stages(" rebinding , spotting")
     assert [stage.name for stage in chosen] == ["rebinding", "spotting"]
+    assert chosen[0] == REBINDING_STAGE
     rebinding = chosen[0].config
     assert {topic: steps for topic, steps in rebinding.lesson_plan if steps} == {"binding": 150}
     assert rebinding.binding_ideal_share == 0.0 and rebinding.steps == 150, (
         "every image on the projector's tokens"
     )
-    assert REBINDING_STAGE.seed_offset not in {stage.seed_offset for stage in FINISHING_STAGES}
+    offsets = [stage.seed_offset for stage in FINISHING_CHOICES.values()]
+    assert len(set(offsets)) == len(offsets), "each stage draws its own streams"
     with pytest.raises(ValueError, match=r"unknown finishing stage.*polishing"):
         finishing_stages("spotting,polishing")
     again = finishing_stages("corpus,rebinding,corpus")
