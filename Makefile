@@ -38,9 +38,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The shipped toy-world weights (personalization/toyworld/weights/README.md): the vision tower and
-# main stage, saved, then the finishing stages on that model (22.9 + 6.7 minutes on the fifteenth
-# session's 2 cores; the whole recipe took 53.1 on the thirteenth's slower ones). The saved main
-# stage lets a finishing recipe be tried again in minutes.
+# main stage, saved, then the finishing stages on that model (27.3 + 13.3 minutes on the
+# eighteenth session's 2 cores). The saved main stage lets a finishing recipe be tried again in
+# minutes.
 TOYWORLD_RUN ?= toyworld-run
 toyworld-weights: $(STAMP)
 	$(BIN)/yollava toyworld pretrain --seed 0 --minutes 60 --no-finishing --eval-scenes 0 --out $(TOYWORLD_RUN)/main
