@@ -505,6 +505,12 @@ def test_finishing_stages_train_the_same_model_after_the_main_run(tmp_path) -> N
     )
 
 
+def test_a_finishing_stage_named_twice_trains_twice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = pretrain(tmp_path, seed=0, minutes_budget=10, config=TINY_MAIN, finishing=_finishing(2) * 2)
+    assert [(s.name, s.steps_done) for s in result.stages] == [("main", 4), ("check", 2), ("check", 2)]
+    assert result.steps_done == 8
+
+
 def test_the_main_run_leaves_the_finishing_stages_their_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # Four main steps take well under a second, but the thousand finishing steps after them
     # would not fit in 6 s at that pace: the main run stops at once and the finishing stage
