@@ -12,8 +12,8 @@ def cell(value: object) -> str:
 def table(report: dict) -> str:
     rows = [
         "| method | positive | negative | weighted | weighted @0.5 | look-alikes rejected "
-        "| text QA | visual QA | train s/subject |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| text QA | visual QA | text QA by answer | visual QA by answer | train s/subject |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in report["methods"].items():
         keys = (
@@ -24,8 +24,11 @@ def table(report: dict) -> str:
             "lookalike_rejection",
             "text_qa",
             "visual_qa",
+            "text_qa_by_answer",
+            "visual_qa_by_answer",
         )
-        values = [cell(result[key]) for key in keys]
+        # Reports written before the by-answer scores existed show "–" there.
+        values = [cell(result.get(key)) for key in keys]
         rows.append(f"| {name} | " + " | ".join(values) + f" | {cell(result['train_seconds_per_subject'])} |")
     return "\n".join(rows)
 

@@ -105,7 +105,8 @@ def eval_command(args: argparse.Namespace) -> int:
             f"{method.name}: weighted {result['weighted']} "
             f"(pos {result['positive']}, neg {result['negative']}), "
             f"look-alikes rejected {result['lookalike_rejection']}, text QA {result['text_qa']}, "
-            f"visual QA {result['visual_qa']}"
+            f"visual QA {result['visual_qa']} (by answer: text {result['text_qa_by_answer']}, "
+            f"visual {result['visual_qa_by_answer']})"
         )
         shown = {name: value for name, value in result["breakdown"].items() if value is not None}
         if shown:

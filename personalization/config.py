@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from personalization.prompts import DEFAULT_ATTRIBUTE_QUESTIONS
 
 ANSWER_STYLES = ("sentence", "word")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 
 Settings = TypeVar("Settings")
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
@@ -79,6 +80,11 @@ class TrainConfig:
         calibrate_threshold: choose each subject's recognition threshold on the held-out split
             (the best balanced accuracy there); when False it stays at the paper's 0.5 and the
             held-out split only chooses the epoch.
+        learning_rate_schedule: ``constant`` (the paper's) or ``cosine`` (decays to zero over the
+            run, so the last epochs take small steps); not in the paper.
+        averaged_epochs: when above 0, the subject keeps the mean of its vectors at the end of the
+            last ``averaged_epochs`` epochs instead of the epoch the held-out split chose (which
+            then only sets the threshold); not in the paper.
         seed: makes data selection, augmentation and initialisation deterministic.
     """
 
@@ -97,6 +103,8 @@ class TrainConfig:
     reading_init: bool = False
     holdout_fraction: float = 0.2
     calibrate_threshold: bool = True
+    learning_rate_schedule: str = "constant"
+    averaged_epochs: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,6 +127,16 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.answer_style must be one of {', '.join(ANSWER_STYLES)}, "
                 f"got {self.answer_style!r}"
+            )
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            raise ValueError(
+                f"TrainConfig.learning_rate_schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, "
+                f"got {self.learning_rate_schedule!r}"
+            )
+        if not 0 <= self.averaged_epochs <= self.epochs:
+            raise ValueError(
+                f"TrainConfig.averaged_epochs must be between 0 and epochs ({self.epochs}), "
+                f"got {self.averaged_epochs}"
             )
         if not 0 <= self.holdout_fraction < 1:
             raise ValueError(f"TrainConfig.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")

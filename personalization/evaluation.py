@@ -13,7 +13,9 @@ Metrics, as in the paper:
 * recognition: every test photo × every subject, "Is <sks> in this photo?"; positive accuracy
   (own photos said yes), negative accuracy (other subjects' photos said no), weighted = mean;
 * text-only QA: multiple choice about the subject, no image; visual QA: multiple choice on a
-  test photo. The answer is the option letter the model ranks highest after the question.
+  test photo. The answer is the option letter the model ranks highest after the question (the
+  paper's form); ``*_by_answer`` also reports the option whose text is the likeliest answer to
+  the bare question, which does not rely on the model following the lettered format.
 
 Methods: ``vanilla`` (the name alone), ``description`` (the subject's named attributes written
 out), and ``learned`` tokens with any k, optionally without hard negatives or text-only QA.
@@ -37,7 +39,7 @@ from personalization.negatives import BankIndex, index_bank
 from personalization.prompts import EVAL_RECOGNITION_QUESTION, personal_prompt, sanitize_user_text
 from personalization.splice import SubjectTable
 from personalization.subject import Subject, new_subject
-from personalization.trainer import Trainer
+from personalization.trainer import Trainer, answer_loss
 
 OPTION_LETTERS = "ABCD"
 
@@ -252,14 +254,18 @@ class Evaluator:
 
     def choice_accuracy(
         self, probe: Probe, items: Sequence[tuple[dict[str, Any], Path | None]]
-    ) -> float | None:
-        """Share of multiple-choice questions whose correct letter the model ranks highest."""
+    ) -> tuple[float | None, float | None]:
+        """Share of multiple-choice questions answered right, scored two ways: by the option letter
+        the model ranks highest after the question and its lettered options (the paper's form),
+        and by the option whose text is the likeliest answer to the bare question (mean
+        log-probability per answer token), which does not depend on the model following the
+        lettered format."""
         if not items:
-            return None
+            return None, None
         table = SubjectTable.of(probe.subjects)
         tokenizer = self.engine.encoder
         letter_ids = {letter: tokenizer.answer_start_token(letter) for letter in OPTION_LETTERS}
-        correct = 0
+        by_letter = by_answer = 0
         for item, image in items:
             options = item["options"]
             question = item["question"].replace(f"<{item['_key']}>", probe.name)
@@ -270,8 +276,25 @@ class Evaluator:
                 [self._prompt(probe, text, with_image=image is not None)], features, table
             )[0]
             best = max(options, key=lambda letter: float(logits[letter_ids[letter]]))
-            correct += best == item["correct_answer"]
-        return correct / len(items)
+            by_letter += best == item["correct_answer"]
+            bare = self._prompt(probe, question, with_image=image is not None)
+            image_features = [f for f in features if f is not None]
+            with torch.no_grad():
+                likelihood = {
+                    letter: -float(
+                        answer_loss(
+                            self.engine.spliced,
+                            [tokenizer.encode(bare, option, table)],
+                            table,
+                            [probe.subjects],
+                            image_features,
+                            pad_id=self.engine.pad_id,
+                        )
+                    )
+                    for letter, option in options.items()
+                }
+            by_answer += max(options, key=likelihood.__getitem__) == item["correct_answer"]
+        return by_letter / len(items), by_answer / len(items)
 
     def run(self, method: Method) -> dict[str, Any]:
         """Train (if needed) and score every subject with ``method``; per subject and overall."""
@@ -282,7 +305,18 @@ class Evaluator:
         scores = self.recognition(probes)
         per_subject: dict[str, Any] = {}
         totals: dict[str, list[float]] = {
-            key: [] for key in ("pos", "neg", "pos05", "neg05", "look", "text", "visual")
+            key: []
+            for key in (
+                "pos",
+                "neg",
+                "pos05",
+                "neg05",
+                "look",
+                "text",
+                "visual",
+                "text_answer",
+                "visual_answer",
+            )
         }
         for subject in self.dataset.subjects:
             probe = probes[subject.key]
@@ -296,8 +330,8 @@ class Evaluator:
                 ({**q, "_key": subject.key}, self.dataset.root / path)
                 for path, q in self.dataset.visual_qa.get(subject.key, {}).items()
             ]
-            text = self.choice_accuracy(probe, text_items)
-            visual = self.choice_accuracy(probe, visual_items)
+            text, text_by_answer = self.choice_accuracy(probe, text_items)
+            visual, visual_by_answer = self.choice_accuracy(probe, visual_items)
             lookalike_rejection = sum(p < probe.threshold for p in look) / len(look) if look else None
             per_subject[subject.key] = {
                 "positive": calibrated.positive,
@@ -307,6 +341,8 @@ class Evaluator:
                 "lookalike_rejection": lookalike_rejection,
                 "text_qa": text,
                 "visual_qa": visual,
+                "text_qa_by_answer": text_by_answer,
+                "visual_qa_by_answer": visual_by_answer,
                 "threshold": probe.threshold,
                 "train_seconds": round(probe.train_seconds, 1),
                 # Every P(yes) share, so other thresholds can be read off the report afterwards
@@ -320,7 +356,13 @@ class Evaluator:
             totals["neg"].append(calibrated.negative)
             totals["pos05"].append(plain.positive)
             totals["neg05"].append(plain.negative)
-            for key, value in (("look", lookalike_rejection), ("text", text), ("visual", visual)):
+            for key, value in (
+                ("look", lookalike_rejection),
+                ("text", text),
+                ("visual", visual),
+                ("text_answer", text_by_answer),
+                ("visual_answer", visual_by_answer),
+            ):
                 if value is not None:
                     totals[key].append(value)
 
@@ -341,6 +383,8 @@ class Evaluator:
             "lookalike_rejection": mean(totals["look"]),
             "text_qa": mean(totals["text"]),
             "visual_qa": mean(totals["visual"]),
+            "text_qa_by_answer": mean(totals["text_answer"]),
+            "visual_qa_by_answer": mean(totals["visual_answer"]),
             "train_seconds_per_subject": mean([p.train_seconds for p in probes.values()]),
             "breakdown": breakdown,
             "subjects": per_subject,

@@ -243,6 +243,7 @@ class Trainer:
         total_steps = steps_per_epoch * config.epochs
         losses: list[float] = []
         best: tuple[tuple[float, float], int, torch.Tensor, torch.Tensor, float] | None = None
+        averaged: list[tuple[torch.Tensor, torch.Tensor]] = []
         step = 0
         if config.reading_init:
             # The start is already a description: keep it unless an epoch validates better.
@@ -276,6 +277,8 @@ class Trainer:
                     )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    for group in optimizer.param_groups:
+                        group["lr"] = learning_rate_at(config, step, total_steps)
                     optimizer.step()
                     step += 1
                     losses.append(loss.item())
@@ -293,6 +296,11 @@ class Trainer:
                             eta,
                         )
                     )
+                if epoch > config.epochs - config.averaged_epochs:
+                    averaged.append(
+                        (subject.input_vectors.detach().clone(), subject.output_vectors.detach().clone())
+                    )
+                    continue
                 quality, threshold = self._validate(
                     subject, heldout_positive_features, heldout_negative_features
                 )
@@ -308,6 +316,13 @@ class Trainer:
             for tensor in subject.parameters():
                 tensor.requires_grad_(False)
 
+        if averaged:
+            # The mean of the last epochs' vectors replaces the chosen epoch; the held-out split
+            # only sets the threshold.
+            subject.input_vectors = torch.stack([inputs for inputs, _ in averaged]).mean(dim=0)
+            subject.output_vectors = torch.stack([outputs for _, outputs in averaged]).mean(dim=0)
+            quality, threshold = self._validate(subject, heldout_positive_features, heldout_negative_features)
+            best = (quality, config.epochs, subject.input_vectors, subject.output_vectors, threshold)
         assert best is not None
         _, best_epoch, best_inputs, best_outputs, threshold = best
         subject.input_vectors = best_inputs
@@ -324,6 +339,7 @@ class Trainer:
             "heldout_weighted_accuracy": round(score.weighted, 4),
             "threshold": round(threshold, 4),
             "best_epoch": best_epoch,
+            "averaged_epochs": config.averaged_epochs,
             "epochs": config.epochs,
             "steps": step,
             "train_photos": len(train_photos),
@@ -435,6 +451,13 @@ class Trainer:
         mean_positive = sum(positive) / len(positive) if positive else 0.0
         mean_negative = sum(negative) / len(negative) if negative else 0.0
         return (accuracy, mean_positive - mean_negative), threshold
+
+
+def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The step size of optimiser step ``step`` (0-based) of ``total_steps`` under ``config``."""
+    if config.learning_rate_schedule == "cosine" and total_steps > 0:
+        return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+    return config.learning_rate
 
 
 def _split(indices: list[int], fraction: float, rng: random.Random) -> tuple[list[int], list[int]]:

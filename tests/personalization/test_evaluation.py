@@ -79,6 +79,33 @@ def test_vanilla_recognition_is_every_photo_against_every_subject(
     assert report["weighted"] == pytest.approx(0.5 * report["positive"] + 0.5 * report["negative"], abs=1e-4)
 
 
+def test_choice_by_answer_picks_the_option_the_model_finds_likeliest(
+    tiny_engine: Engine, dataset_root: Path
+) -> None:
+    from personalization.trainer import answer_loss
+
+    report = Evaluator(tiny_engine, load_dataset(dataset_root), TrainConfig()).run(method_by_name("vanilla"))
+    table = evaluator_table()
+    for key in COLOURS:
+        prompt = tiny_engine.encoder.user_turn(f"What colour is {key.title()}?", with_image=False)
+        loss = {
+            option: float(
+                answer_loss(
+                    tiny_engine.spliced,
+                    [tiny_engine.encoder.encode(prompt, option, table)],
+                    table,
+                    [[]],
+                    [],
+                    pad_id=tiny_engine.pad_id,
+                )
+            )
+            for option in ("Red", "Blue")
+        }
+        expected = 1.0 if loss["Red"] < loss["Blue"] else 0.0  # "A" (Red) is the right option
+        assert report["subjects"][key]["text_qa_by_answer"] == expected
+        assert report["subjects"][key]["visual_qa_by_answer"] is None
+
+
 def evaluator_table():
     from personalization.splice import SubjectTable
 

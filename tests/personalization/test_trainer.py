@@ -15,7 +15,7 @@ from personalization.images import list_images, load_image, zoomed_out
 from personalization.modeling import LoadedModel
 from personalization.negatives import index_bank
 from personalization.subject import new_subject
-from personalization.trainer import Trainer, TrainingProgress
+from personalization.trainer import Trainer, TrainingProgress, learning_rate_at
 from tests.conftest import SUBJECT_COLOUR, make_photo
 
 FAST = TrainConfig(
@@ -162,6 +162,38 @@ def test_cancel_stops_within_one_step(
     assert not subject.input_vectors.requires_grad
 
 
+def test_averaged_epochs_keep_the_mean_of_the_last_epochs_vectors(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    config = replace(SMALL, epochs=3, averaged_epochs=2)
+    subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=4, seed=0)
+    at_epoch_end: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def snapshot(progress: TrainingProgress) -> None:
+        steps_per_epoch = progress.total_steps // config.epochs if progress.total_steps else 0
+        if progress.phase == "training" and progress.step % steps_per_epoch == 0:
+            at_epoch_end.append(
+                (subject.input_vectors.detach().clone(), subject.output_vectors.detach().clone())
+            )
+
+    result = Trainer(tiny_engine, config).teach(
+        subject, subject_photos, bank=index_bank(negative_bank, tiny_engine), progress=snapshot
+    )
+    assert len(at_epoch_end) == 3
+    assert not torch.equal(at_epoch_end[1][0], at_epoch_end[2][0])  # the vectors did move
+    torch.testing.assert_close(result.subject.input_vectors, (at_epoch_end[1][0] + at_epoch_end[2][0]) / 2)
+    torch.testing.assert_close(result.subject.output_vectors, (at_epoch_end[1][1] + at_epoch_end[2][1]) / 2)
+    assert result.metrics["averaged_epochs"] == 2
+
+
+def test_cosine_schedule_decays_the_step_size_to_zero() -> None:
+    cosine = TrainConfig(learning_rate=0.01, learning_rate_schedule="cosine")
+    assert learning_rate_at(cosine, 0, 100) == pytest.approx(0.01)
+    assert learning_rate_at(cosine, 50, 100) == pytest.approx(0.005)
+    assert learning_rate_at(cosine, 99, 100) < 1e-5
+    assert learning_rate_at(TrainConfig(learning_rate=0.01), 99, 100) == 0.01
+
+
 def test_too_few_photos_is_refused(tiny_loaded: LoadedModel, tiny_engine: Engine) -> None:
     subject = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
     with pytest.raises(NotEnoughPhotos, match="at least 3"):
@@ -173,6 +205,10 @@ def test_bad_config_names_the_field() -> None:
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"TrainConfig\.holdout_fraction"):
         TrainConfig(holdout_fraction=1.0)
+    with pytest.raises(ValueError, match=r"TrainConfig\.learning_rate_schedule"):
+        TrainConfig(learning_rate_schedule="linear")
+    with pytest.raises(ValueError, match=r"TrainConfig\.averaged_epochs"):
+        TrainConfig(epochs=3, averaged_epochs=4)
 
 
 def test_recipe_fields_are_set_by_name_and_parsed_by_their_type() -> None:
