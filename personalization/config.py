@@ -62,6 +62,9 @@ class TrainConfig:
         zoomed_out_views: further positive views of each photo, shrunk and pasted onto a random
             bank image (:func:`~personalization.images.zoomed_out`), so that the subject is also
             seen small and among other things; needs a negative bank. Not in the paper.
+        negative_views: views of each training negative (the original, its mirror, then crops,
+            as for positives); each epoch uses one of them, in turn. 1 (the paper's) keeps the
+            original only; not in the paper.
         positive_examples: positive conversations per epoch (photos × views × templates, cycled).
         hard_negatives_per_photo: top-m bank images by similarity to each positive photo.
         easy_negatives: random bank images.
@@ -94,6 +97,7 @@ class TrainConfig:
     views_per_photo: int = 4
     zoomed_out_views: int = 0
     positive_examples: int = 64
+    negative_views: int = 1
     hard_negatives_per_photo: int = 20
     easy_negatives: int = 40
     text_qa: bool = True
@@ -112,6 +116,7 @@ class TrainConfig:
             "epochs",
             "batch_size",
             "views_per_photo",
+            "negative_views",
             "positive_examples",
             "qa_max_new_tokens",
         )

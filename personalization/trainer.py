@@ -180,6 +180,7 @@ class Trainer:
 
         preparing("finding hard negatives")
         negative_images: list[int] = []
+        negative_view_sets: list[list[int]] = []
         heldout_negative_features: list[torch.Tensor] = []
         hard_count = 0
         if bank is not None and len(bank) > 0:
@@ -193,6 +194,16 @@ class Trainer:
             loaded = [load_image(bank.paths[i]) for i in train_negatives]
             negative_images = list(range(len(features), len(features) + len(loaded)))
             features.extend(self.engine.image_features(loaded))
+            # Further views of each negative, framed as the positives' views are, so that framing
+            # (a crop, a mirror) says nothing about the answer; one is used per epoch, in turn.
+            for number, image in enumerate(loaded):
+                extra = augmented_views(
+                    image, count=config.negative_views, seed=config.seed * 1000 + 700 + number
+                )[1:]
+                negative_view_sets.append(
+                    [negative_images[number], *range(len(features), len(features) + len(extra))]
+                )
+                features.extend(self.engine.image_features(extra) if extra else [])
             heldout = [load_image(bank.paths[i]) for i in heldout_hard + heldout_easy]
             heldout_negative_features = self.engine.image_features(heldout) if heldout else []
             if config.zoomed_out_views:
@@ -252,7 +263,8 @@ class Trainer:
             best = (quality, 0, inputs, outputs, threshold)
         try:
             for epoch in range(1, config.epochs + 1):
-                conversations = self._recognition_conversations(subject, positive_views, negative_images, rng)
+                this_epoch = [views[(epoch - 1) % len(views)] for views in negative_view_sets]
+                conversations = self._recognition_conversations(subject, positive_views, this_epoch, rng)
                 conversations += text_conversations
                 rng.shuffle(conversations)
                 for start in range(0, len(conversations), config.batch_size):

@@ -186,6 +186,20 @@ def test_averaged_epochs_keep_the_mean_of_the_last_epochs_vectors(
     assert result.metrics["averaged_epochs"] == 2
 
 
+def test_negative_views_change_the_negatives_seen_from_the_second_epoch_on(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    plain, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, SMALL)
+    framed, _ = _teach(
+        tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(SMALL, negative_views=3)
+    )
+    steps = len(plain.losses) // SMALL.epochs
+    assert len(framed.losses) == len(plain.losses)  # same conversations per epoch
+    # Epoch 1 shows every negative as it is; epoch 2 shows each one's mirror instead.
+    assert framed.losses[:steps] == pytest.approx(plain.losses[:steps], abs=1e-4)
+    assert framed.losses[steps:] != pytest.approx(plain.losses[steps:], abs=1e-4)
+
+
 def test_cosine_schedule_decays_the_step_size_to_zero() -> None:
     cosine = TrainConfig(learning_rate=0.01, learning_rate_schedule="cosine")
     assert learning_rate_at(cosine, 0, 100) == pytest.approx(0.01)
