@@ -7,6 +7,8 @@
 # benchmarks/results/toyworld_fresh_seed_<SEED>.json and prints its table.
 #
 #   bash benchmarks/toyworld_fresh_seed.sh SEED [SUBJECTS] [MODEL] [TAG]   (TAG names the result file)
+#   SETS="averaged_epochs=0 easy_negatives=32" bash benchmarks/toyworld_fresh_seed.sh ...
+#     (each FIELD=VALUE of SETS goes to every eval as --set, e.g. to measure an earlier recipe)
 #
 # Pick SEED before looking at any result on it, and do not reuse it to choose between recipes.
 set -euo pipefail
@@ -18,19 +20,21 @@ work="$(mktemp -d)"
 data="$work/toyworld-seed${seed}"
 tag="${4:-}"
 out="benchmarks/results/toyworld_fresh_seed_${seed}${tag:+_${tag}}.json"
+sets=()
+for assignment in ${SETS:-}; do sets+=(--set "$assignment"); done
 .venv/bin/yollava toyworld dataset --out "$data" --seed "$seed" --subjects "$subjects"
 .venv/bin/yollava eval --data "$data" --model "$model" --recipe toy --threads 2 --seed 0 \
   --method vanilla --method description --method learned-k16 --method no-hard-negatives \
-  --json "$work/seed0.json"
+  "${sets[@]}" --json "$work/seed0.json"
 for training_seed in 1 2; do
   .venv/bin/yollava eval --data "$data" --model "$model" --recipe toy --threads 2 \
-    --seed "$training_seed" --method learned-k16 --json "$work/seed${training_seed}.json"
+    --seed "$training_seed" --method learned-k16 "${sets[@]}" --json "$work/seed${training_seed}.json"
 done
-.venv/bin/python - "$work" "$out" "$seed" "$subjects" "$model" "$tag" <<'EOF'
+.venv/bin/python - "$work" "$out" "$seed" "$subjects" "$model" "$tag" "${SETS:-}" <<'EOF'
 import json, statistics, sys
 from pathlib import Path
 
-work, out, seed, subjects, model, tag = sys.argv[1:]
+work, out, seed, subjects, model, tag, sets = sys.argv[1:]
 reports = {s: json.loads((Path(work) / f"seed{s}.json").read_text()) for s in (0, 1, 2)}
 merged = dict(reports[0])
 methods = {}
@@ -46,7 +50,8 @@ merged["fresh_seed"] = {
     "model": model,
     "learned_k16_weighted_by_training_seed": learned,
     "learned_k16_weighted_mean": round(statistics.mean(learned), 4),
-    "command": f"bash benchmarks/toyworld_fresh_seed.sh {seed} {subjects} {model} {tag}".strip(),
+    "command": (f'SETS="{sets}" ' if sets else "")
+    + f"bash benchmarks/toyworld_fresh_seed.sh {seed} {subjects} {model} {tag}".strip(),
 }
 Path(out).write_text(json.dumps(merged, indent=1) + "\n")
 print(f"learned k=16 weighted over training seeds 0-2: {learned} (mean {statistics.mean(learned):.4f})")
