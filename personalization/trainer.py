@@ -5,7 +5,7 @@ Frozen vision-tower + projector outputs are computed once per training image (an
 view) and cached for every epoch. The loss covers answer tokens only. A held-out split of the
 positives and negatives picks the best epoch by balanced recognition accuracy and sets the
 subject's recognition threshold; with ``averaged_epochs`` the subject instead keeps the mean of
-its vectors over the last epochs (the toy world's recipe), and the split only sets the threshold.
+its vectors over the last epochs, and the split only sets the threshold.
 """
 
 import math
