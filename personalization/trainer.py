@@ -197,14 +197,15 @@ class Trainer:
             features.extend(self.engine.image_features(loaded))
             # Further views of each negative, framed as the positives' views are, so that framing
             # (a crop, a mirror) says nothing about the answer; one is used per epoch, in turn.
+            extras: list[Image.Image] = []
             for number, image in enumerate(loaded):
-                extra = augmented_views(
+                views = augmented_views(
                     image, count=config.negative_views, seed=config.seed * 1000 + 700 + number
                 )[1:]
-                negative_view_sets.append(
-                    [negative_images[number], *range(len(features), len(features) + len(extra))]
-                )
-                features.extend(self.engine.image_features(extra) if extra else [])
+                first = len(features) + len(extras)
+                negative_view_sets.append([negative_images[number], *range(first, first + len(views))])
+                extras.extend(views)
+            features.extend(self.engine.image_features(extras) if extras else [])
             heldout = [load_image(bank.paths[i]) for i in heldout_hard + heldout_easy]
             heldout_negative_features = self.engine.image_features(heldout) if heldout else []
             if config.zoomed_out_views:
