@@ -1,7 +1,10 @@
 """Subject files: one safetensors file holding a subject's two tensors and its metadata.
 
 Metadata (all strings, as safetensors requires): format version, base model id, hidden size, k,
-token names, display name, kind, facts, threshold, held-out metrics. Loading refuses a file made
+token names, display name, kind, facts, threshold, held-out metrics. A subject trained as
+several members keeps the further members' tensors as ``members.<n>.input_vectors`` /
+``members.<n>.output_vectors`` (n from 1); a reader that ignores them still has a working subject
+(the first member). Loading refuses a file made
 for another base model, another hidden size or a newer format, with a message that says which.
 Files are written atomically (temporary file, then rename).
 """
@@ -16,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from personalization.errors import ArtifactError
+from personalization.errors import ArtifactError, SubjectError
 from personalization.subject import Subject
 
 FORMAT_VERSION = 1
@@ -40,9 +43,13 @@ def save_subject(subject: Subject, path: Path, *, model_id: str) -> Path:
         "metrics": json.dumps(subject.metrics),
     }
     tensors = {
-        "input_vectors": subject.input_vectors.detach().float().cpu().contiguous(),
-        "output_vectors": subject.output_vectors.detach().float().cpu().contiguous(),
+        "input_vectors": _stored(subject.input_vectors),
+        "output_vectors": _stored(subject.output_vectors),
     }
+    for number, (inputs, outputs) in enumerate(subject.members, 1):
+        tensors[f"members.{number}.input_vectors"] = _stored(inputs)
+        tensors[f"members.{number}.output_vectors"] = _stored(outputs)
+    metadata["members"] = str(1 + len(subject.members))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -53,6 +60,11 @@ def save_subject(subject: Subject, path: Path, *, model_id: str) -> Path:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def _stored(tensor: torch.Tensor) -> torch.Tensor:
+    # A copy of its own: safetensors refuses two names for one storage (members may share one).
+    return tensor.detach().to("cpu", torch.float32).clone().contiguous()
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -99,14 +111,26 @@ def load_subject(path: Path, *, model_id: str, hidden_size: int) -> Subject:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as error:
         raise ArtifactError(f"{path}: the tensors cannot be read") from error
-    return Subject(
-        display_name=metadata["display_name"],
-        kind=metadata["kind"],
-        identifier=metadata["identifier"],
-        latent_names=list(json.loads(metadata["latent_names"])),
-        input_vectors=tensors["input_vectors"].to(torch.float32),
-        output_vectors=tensors["output_vectors"].to(torch.float32),
-        facts=metadata.get("facts", ""),
-        threshold=float(metadata["threshold"]),
-        metrics=dict(json.loads(metadata.get("metrics", "{}"))),
-    )
+    members = []
+    for number in range(1, int(metadata.get("members", "1"))):
+        try:
+            inputs = tensors[f"members.{number}.input_vectors"]
+            outputs = tensors[f"members.{number}.output_vectors"]
+        except KeyError:
+            raise ArtifactError(f"{path}: member {number + 1} of the subject is missing") from None
+        members.append((inputs.to(torch.float32), outputs.to(torch.float32)))
+    try:
+        return Subject(
+            display_name=metadata["display_name"],
+            kind=metadata["kind"],
+            identifier=metadata["identifier"],
+            latent_names=list(json.loads(metadata["latent_names"])),
+            input_vectors=tensors["input_vectors"].to(torch.float32),
+            output_vectors=tensors["output_vectors"].to(torch.float32),
+            facts=metadata.get("facts", ""),
+            threshold=float(metadata["threshold"]),
+            metrics=dict(json.loads(metadata.get("metrics", "{}"))),
+            members=members,
+        )
+    except SubjectError as error:
+        raise ArtifactError(f"{path}: {error}") from error

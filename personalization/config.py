@@ -81,8 +81,13 @@ class TrainConfig:
         holdout_fraction: share of positives (≥ 1 when there are ≥ 3) and negatives kept out of
             training to choose the best epoch and the recognition threshold.
         calibrate_threshold: choose each subject's recognition threshold on the held-out split
-            (the best balanced accuracy there); when False it stays at the paper's 0.5 and the
-            held-out split only chooses the epoch.
+            (the best balanced accuracy there); when False it stays at ``recognition_threshold``
+            and the held-out split only chooses the epoch.
+        recognition_threshold: the P(yes) share above which recognition says yes when thresholds
+            are not calibrated (the paper's free "Yes"/"No" answer is 0.5).
+        members: how many times the subject is trained, each time from its own start, seed
+            (``seed``, ``seed + 1``, …) and held-out split; recognition averages P(yes) over the
+            members (an ensemble), free answers use the first. Not in the paper.
         learning_rate_schedule: ``constant`` (the paper's) or ``cosine`` (decays to zero over the
             run, so the last epochs take small steps); not in the paper.
         averaged_epochs: when above 0, the subject keeps the mean of its vectors at the end of the
@@ -109,6 +114,8 @@ class TrainConfig:
     calibrate_threshold: bool = True
     learning_rate_schedule: str = "constant"
     averaged_epochs: int = 0
+    recognition_threshold: float = 0.5
+    members: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,6 +126,7 @@ class TrainConfig:
             "negative_views",
             "positive_examples",
             "qa_max_new_tokens",
+            "members",
         )
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -142,6 +150,10 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.averaged_epochs must be between 0 and epochs ({self.epochs}), "
                 f"got {self.averaged_epochs}"
+            )
+        if not 0 < self.recognition_threshold < 1:
+            raise ValueError(
+                f"TrainConfig.recognition_threshold must be between 0 and 1, got {self.recognition_threshold}"
             )
         if not 0 <= self.holdout_fraction < 1:
             raise ValueError(f"TrainConfig.holdout_fraction must be in [0, 1), got {self.holdout_fraction}")

@@ -102,13 +102,26 @@ class Engine:
         *,
         batch_size: int = RECOGNITION_BATCH_SIZE,
     ) -> list[float]:
-        """P(yes) / (P(yes) + P(no)) for each (image features, subject) pair, batched."""
-        scores: list[float] = []
+        """P(yes) / (P(yes) + P(no)) for each (image features, subject) pair, batched.
+
+        A subject with further members scores as the mean over its member views; a batch holds
+        one view of each subject, so views sharing token names never meet in one prompt table.
+        """
+        totals = [0.0] * len(pairs)
+        counts = [0] * len(pairs)
+        views_of = {id(subject): subject.member_views() for _, subject in pairs}
+        rounds = max((len(views) for views in views_of.values()), default=0)
         with torch.no_grad():
-            for start in range(0, len(pairs), batch_size):
-                chunk = pairs[start : start + batch_size]
-                scores.extend(self._yes_probabilities(chunk).tolist())
-        return scores
+            for member in range(rounds):
+                indices = [i for i, (_, subject) in enumerate(pairs) if member < len(views_of[id(subject)])]
+                views = [(pairs[i][0], views_of[id(pairs[i][1])][member]) for i in indices]
+                for start in range(0, len(views), batch_size):
+                    chunk = views[start : start + batch_size]
+                    values = self._yes_probabilities(chunk).tolist()
+                    for index, value in zip(indices[start : start + batch_size], values, strict=True):
+                        totals[index] += value
+                        counts[index] += 1
+        return [total / count for total, count in zip(totals, counts, strict=True)]
 
     def _yes_probabilities(self, pairs: Sequence[tuple[torch.Tensor, Subject]]) -> torch.Tensor:
         table = SubjectTable.of([subject for _, subject in pairs])

@@ -222,12 +222,13 @@ class Evaluator:
     def _prompt(self, probe: Probe, question: str, *, with_image: bool) -> str:
         return self.engine.encoder.user_turn(f"{probe.preamble} {question}".strip(), with_image=with_image)
 
-    def recognition(self, probes: dict[str, Probe]) -> dict[str, dict[str, list[float]]]:
-        """P(yes) for every (test photo, subject).
+    def recognition(self, probes: dict[str, Probe]) -> dict[str, dict[str, list[list[float]]]]:
+        """P(yes) for every (test photo, subject), per member of the subject's tokens.
 
-        Returns ``{subject: {"own": [...], "others": [...], "lookalikes": [...]}}``.
+        Returns ``{subject: {"own": [...], "others": [...], "lookalikes": [...]}}`` where each
+        group holds one list of scores per member (one list for a method without members).
         """
-        scores: dict[str, dict[str, list[float]]] = {}
+        scores: dict[str, dict[str, list[list[float]]]] = {}
         for subject in self.dataset.subjects:
             groups = {
                 "own": subject.test,
@@ -235,22 +236,31 @@ class Evaluator:
                 "lookalikes": subject.lookalikes,
             }
             scores[subject.key] = {
-                group: self.yes_scores(probes[subject.key], paths) for group, paths in groups.items()
+                group: self.member_yes_scores(probes[subject.key], paths) for group, paths in groups.items()
             }
         return scores
 
     def yes_scores(self, probe: Probe, paths: Sequence[Path]) -> list[float]:
-        """P(yes) of the evaluation's recognition question about ``probe``'s subject, per image."""
+        """P(yes) of the evaluation's recognition question about ``probe``'s subject, per image
+        (the mean over the subject's members, as :meth:`Engine.yes_probabilities` scores it)."""
+        return _member_mean(self.member_yes_scores(probe, paths))
+
+    def member_yes_scores(self, probe: Probe, paths: Sequence[Path]) -> list[list[float]]:
+        """:meth:`yes_scores` for each member of the probe's subjects on its own."""
         question = self.engine.yes_no(EVAL_RECOGNITION_QUESTION.format(name=probe.name))
         prompt = self._prompt(probe, question, with_image=True)
-        table = SubjectTable.of(probe.subjects)
-        values: list[float] = []
-        for start in range(0, len(paths), 16):
-            chunk = paths[start : start + 16]
-            features: list[torch.Tensor | None] = list(self.features(chunk))
-            logits = self.engine.last_logits([prompt] * len(chunk), features, table)
-            values.extend(self.engine.yes_share(logits).tolist())
-        return values
+        views = [subject.member_views() for subject in probe.subjects]
+        by_member: list[list[float]] = []
+        for member in range(max((len(v) for v in views), default=1)):
+            table = SubjectTable.of([v[min(member, len(v) - 1)] for v in views])
+            values: list[float] = []
+            for start in range(0, len(paths), 16):
+                chunk = paths[start : start + 16]
+                features: list[torch.Tensor | None] = list(self.features(chunk))
+                logits = self.engine.last_logits([prompt] * len(chunk), features, table)
+                values.extend(self.engine.yes_share(logits).tolist())
+            by_member.append(values)
+        return by_member
 
     def choice_accuracy(
         self, probe: Probe, items: Sequence[tuple[dict[str, Any], Path | None]]
@@ -302,7 +312,11 @@ class Evaluator:
         for subject in self.dataset.subjects:
             self.log(f"[{method.name}] preparing {subject.key}")
             probes[subject.key] = self.probe(subject, method)
-        scores = self.recognition(probes)
+        member_scores = self.recognition(probes)
+        scores = {
+            key: {group: _member_mean(values) for group, values in groups.items()}
+            for key, groups in member_scores.items()
+        }
         per_subject: dict[str, Any] = {}
         totals: dict[str, list[float]] = {
             key: []
@@ -352,6 +366,15 @@ class Evaluator:
                     for group in ("own", "others", "lookalikes")
                 },
             }
+            if len(member_scores[subject.key]["own"]) > 1:
+                # Each member's own scores, so one member alone can be scored from this report.
+                per_subject[subject.key]["member_scores"] = [
+                    {
+                        group: [round(score, 4) for score in member_scores[subject.key][group][member]]
+                        for group in ("own", "others", "lookalikes")
+                    }
+                    for member in range(len(member_scores[subject.key]["own"]))
+                ]
             totals["pos"].append(calibrated.positive)
             totals["neg"].append(calibrated.negative)
             totals["pos05"].append(plain.positive)
@@ -370,6 +393,21 @@ class Evaluator:
             return round(sum(values) / len(values), 4) if values else None
 
         breakdown = {name: mean(values) for name, values in self.breakdown(probes, scores).items()}
+        # Each member alone, at the subject's threshold: what one training run would have scored.
+        members = min(len(groups["own"]) for groups in member_scores.values()) if member_scores else 1
+        by_member = [
+            mean(
+                [
+                    recognition_score(
+                        member_scores[key]["own"][member],
+                        member_scores[key]["others"][member],
+                        probe.threshold,
+                    ).weighted
+                    for key, probe in probes.items()
+                ]
+            )
+            for member in range(members)
+        ]
 
         positive, negative = mean(totals["pos"]) or 0.0, mean(totals["neg"]) or 0.0
         return {
@@ -387,6 +425,7 @@ class Evaluator:
             "visual_qa_by_answer": mean(totals["visual_answer"]),
             "train_seconds_per_subject": mean([p.train_seconds for p in probes.values()]),
             "breakdown": breakdown,
+            "weighted_by_member": by_member if members > 1 else None,
             "subjects": per_subject,
         }
 
@@ -423,6 +462,10 @@ class Evaluator:
                     group = "lookalike_fine_rejected" if entry["fine_only"] else "lookalike_named_rejected"
                     groups[group].append(float(score < threshold))
         return groups
+
+
+def _member_mean(by_member: list[list[float]]) -> list[float]:
+    return [sum(values) / len(values) for values in zip(*by_member, strict=True)]
 
 
 def check_dataset_images(dataset: Dataset) -> None:

@@ -8,11 +8,15 @@ A subject never lives inside the base model. It is two small fp32 matrices:
 
 Token names are unique per subject (``<bo-3fa2c1>``, ``<bo-3fa2c1-1>`` …) so several subjects can
 share a prompt. Only the identifier may ever be generated; latent tokens are prompt-only.
+
+A subject may also carry further *members*: other pairs of vectors for the same tokens, trained
+independently (another seed, another held-out photo). Recognition averages P(yes) over all
+members (:meth:`Subject.member_views`); free answers use the first pair.
 """
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -39,6 +43,8 @@ class Subject:
         facts: optional owner-given text that joins the personal prompt.
         threshold: P(yes) above which recognition says yes (chosen on held-out data).
         metrics: held-out figures recorded by training (JSON-serialisable).
+        members: further ``(input_vectors, output_vectors)`` pairs of the same shape, trained
+            independently; recognition averages over them and the first pair.
     """
 
     display_name: str
@@ -50,6 +56,7 @@ class Subject:
     facts: str = ""
     threshold: float = 0.5
     metrics: dict[str, Any] = field(default_factory=dict)
+    members: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         rows = 1 + len(self.latent_names)
@@ -61,6 +68,23 @@ class Subject:
                 raise SubjectError(f"{name} must have shape [{rows}, H], got {list(tensor.shape)}")
         if self.input_vectors.shape != self.output_vectors.shape:
             raise SubjectError("input_vectors and output_vectors differ in shape")
+        for number, (inputs, outputs) in enumerate(self.members, 2):
+            if inputs.shape != self.input_vectors.shape or outputs.shape != self.output_vectors.shape:
+                raise SubjectError(
+                    f"member {number} has shapes {list(inputs.shape)} / {list(outputs.shape)}, "
+                    f"not the subject's {list(self.input_vectors.shape)}"
+                )
+
+    def member_views(self) -> list["Subject"]:
+        """One subject per member (this subject itself when it has no further members): the same
+        names, threshold and words, that member's vectors and no members. A prompt holds one view
+        of a subject at a time."""
+        if not self.members:
+            return [self]
+        return [
+            replace(self, input_vectors=inputs, output_vectors=outputs, members=[])
+            for inputs, outputs in [(self.input_vectors, self.output_vectors), *self.members]
+        ]
 
     @property
     def k(self) -> int:
@@ -110,12 +134,31 @@ def new_subject(
         raise SubjectError("a subject needs a non-empty name")
     if not 0 <= k <= MAX_LATENT_TOKENS:
         raise SubjectError(f"k={k} latent tokens is outside 0..{MAX_LATENT_TOKENS}")
+    kind_word = kind.strip() or "object"
+    inputs, outputs = initial_vectors(loaded, kind=kind_word, k=k, seed=seed)
+
+    tag = f"{slugify(name)}-{secrets.token_hex(3)}"
+    return Subject(
+        display_name=name,
+        kind=kind_word,
+        identifier=f"<{tag}>",
+        latent_names=[f"<{tag}-{index}>" for index in range(1, k + 1)],
+        input_vectors=inputs,
+        output_vectors=outputs,
+        facts=facts.strip(),
+    )
+
+
+def initial_vectors(
+    loaded: LoadedModel, *, kind: str, k: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The untrained ``(input_vectors, output_vectors)`` of a subject of ``kind`` with ``k``
+    latent tokens (see :func:`new_subject`); ``seed`` draws the latent tokens' noise."""
     tokenizer = loaded.processor.tokenizer
     input_embeddings: Any = loaded.model.get_input_embeddings()
     embedding = input_embeddings.weight.detach().float()
     lm_head = loaded.model.lm_head.weight.detach().float()
-    kind_word = kind.strip() or "object"
-    kind_ids = tokenizer.encode(" " + kind_word, add_special_tokens=False) or [tokenizer.unk_token_id]
+    kind_ids = tokenizer.encode(" " + kind, add_special_tokens=False) or [tokenizer.unk_token_id]
     identifier_input = embedding[kind_ids].mean(dim=0)
     identifier_output = lm_head[kind_ids[0]]
 
@@ -124,14 +167,7 @@ def new_subject(
     noise = torch.randn((k, embedding.shape[1]), generator=generator) * noise_scale
     latent_inputs = identifier_input.expand(k, -1) + noise.to(identifier_input.device)
     latent_outputs = lm_head.mean(dim=0).expand(k, -1)
-
-    tag = f"{slugify(name)}-{secrets.token_hex(3)}"
-    return Subject(
-        display_name=name,
-        kind=kind_word,
-        identifier=f"<{tag}>",
-        latent_names=[f"<{tag}-{index}>" for index in range(1, k + 1)],
-        input_vectors=torch.cat([identifier_input[None], latent_inputs]).contiguous().cpu(),
-        output_vectors=torch.cat([identifier_output[None], latent_outputs]).contiguous().cpu(),
-        facts=facts.strip(),
+    return (
+        torch.cat([identifier_input[None], latent_inputs]).contiguous().cpu(),
+        torch.cat([identifier_output[None], latent_outputs]).contiguous().cpu(),
     )

@@ -13,7 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -37,7 +37,7 @@ from personalization.prompts import (
     sanitize_user_text,
 )
 from personalization.splice import IGNORE_INDEX, SplicedModel, SubjectTable
-from personalization.subject import Subject
+from personalization.subject import Subject, initial_vectors
 
 MIN_PHOTOS = 3
 
@@ -134,6 +134,10 @@ class Trainer:
     ) -> TrainResult:
         """Train ``subject`` in place from ``photos``; return it with held-out figures.
 
+        With ``config.members`` above 1 the subject is trained that many times, each from its own
+        start, seed and held-out split; the first run's vectors become the subject's, the others
+        its :attr:`~personalization.subject.Subject.members`.
+
         Raises:
             NotEnoughPhotos: fewer than ``MIN_PHOTOS`` photos.
             TrainingCancelled: ``should_stop()`` returned True between two steps.
@@ -141,10 +145,96 @@ class Trainer:
         if len(photos) < MIN_PHOTOS:
             raise NotEnoughPhotos(f"need at least {MIN_PHOTOS} photos to teach a subject, got {len(photos)}")
         config = self.config
+        started = time.monotonic()
+        report = progress or (lambda _progress: None)
+        count = config.members
+        results: list[TrainResult] = []
+        per_member = [0]
+        for member in range(count):
+            if member == 0:
+                trained = subject
+            else:
+                inputs, outputs = initial_vectors(
+                    self.engine.loaded, kind=subject.kind, k=subject.k, seed=config.seed + member
+                )
+                trained = replace(
+                    subject, input_vectors=inputs, output_vectors=outputs, members=[], metrics={}
+                )
+            trained.members = []
+
+            def relay(update: TrainingProgress, member: int = member) -> None:
+                # One bar over every member: steps and epochs count on from the previous members
+                # (a member's steps are known once it trains; all members have as many).
+                if update.total_steps:
+                    per_member[0] = update.total_steps
+                total = per_member[0] * count
+                step = update.step + member * per_member[0]
+                elapsed = time.monotonic() - started
+                message = update.message
+                if count > 1 and message:
+                    message = f"{message} (model {member + 1} of {count})"
+                report(
+                    replace(
+                        update,
+                        step=step,
+                        total_steps=total,
+                        epoch=update.epoch + member * update.epochs if update.epoch else 0,
+                        epochs=update.epochs * count,
+                        elapsed_s=elapsed,
+                        eta_s=elapsed / step * (total - step)
+                        if step and update.phase == "training"
+                        else None,
+                        message=message,
+                    )
+                )
+
+            results.append(
+                self._teach_one(
+                    trained, photos, bank, replace(config, seed=config.seed + member), relay, should_stop
+                )
+            )
+        first = results[0]
+        if count > 1:
+            subject.members = [(r.subject.input_vectors, r.subject.output_vectors) for r in results[1:]]
+            if config.calibrate_threshold:
+                subject.threshold = sum(r.subject.threshold for r in results) / count
+            subject.metrics = {
+                **first.metrics,
+                "threshold": round(subject.threshold, 4),
+                "members": count,
+                "member_heldout_weighted_accuracy": [r.metrics["heldout_weighted_accuracy"] for r in results],
+                "steps": sum(r.metrics["steps"] for r in results),
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        losses = [loss for r in results for loss in r.losses]
+        total_steps = len(losses)
+        report(
+            TrainingProgress(
+                "done",
+                total_steps,
+                total_steps,
+                config.epochs * count,
+                config.epochs * count,
+                losses[-1] if losses else None,
+                time.monotonic() - started,
+                0.0,
+            )
+        )
+        return TrainResult(subject, subject.metrics, losses)
+
+    def _teach_one(
+        self,
+        subject: Subject,
+        photos: Sequence[Image.Image],
+        bank: BankIndex | None,
+        config: TrainConfig,
+        report: ProgressCallback,
+        should_stop: StopCheck | None,
+    ) -> TrainResult:
+        """One training run of ``subject`` (its vectors only) with ``config``."""
         rng = random.Random(config.seed)
         torch.manual_seed(config.seed)
         started = time.monotonic()
-        report = progress or (lambda _progress: None)
         stop = should_stop or (lambda: False)
 
         def preparing(message: str) -> None:
@@ -365,18 +455,6 @@ class Trainer:
             "final_loss": round(losses[-1], 4) if losses else None,
             "seconds": round(time.monotonic() - started, 1),
         }
-        report(
-            TrainingProgress(
-                "done",
-                step,
-                total_steps,
-                config.epochs,
-                config.epochs,
-                losses[-1] if losses else None,
-                time.monotonic() - started,
-                0.0,
-            )
-        )
         return TrainResult(subject, subject.metrics, losses)
 
     def _recognition_conversations(
@@ -458,7 +536,7 @@ class Trainer:
         if self.config.calibrate_threshold:
             threshold, accuracy = choose_threshold(positive, negative)
         else:
-            threshold = 0.5
+            threshold = self.config.recognition_threshold
             accuracy = (
                 recognition_score(positive, negative, threshold).weighted if positive and negative else 0.0
             )

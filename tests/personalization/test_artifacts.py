@@ -62,3 +62,31 @@ def test_refuses_newer_format_and_foreign_files(tiny_loaded: LoadedModel, tmp_pa
         load_subject(junk, model_id="tiny", hidden_size=tiny_loaded.hidden_size)
     with pytest.raises(ArtifactError, match="no such subject file"):
         load_subject(tmp_path / "missing.safetensors", model_id="tiny", hidden_size=tiny_loaded.hidden_size)
+
+
+def test_members_round_trip_and_a_missing_member_is_a_clear_error(
+    tiny_loaded: LoadedModel, tmp_path: Path
+) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    bo.members = [(bo.input_vectors + 1, bo.output_vectors - 1), (bo.input_vectors * 2, bo.output_vectors)]
+    path = save_subject(bo, tmp_path / "bo.safetensors", model_id="tiny")
+    loaded = load_subject(path, model_id="tiny", hidden_size=tiny_loaded.hidden_size)
+    assert len(loaded.members) == 2
+    for (inputs, outputs), (saved_inputs, saved_outputs) in zip(loaded.members, bo.members, strict=True):
+        assert torch.equal(inputs, saved_inputs) and torch.equal(outputs, saved_outputs)
+    assert read_metadata(path)["members"] == "3"
+
+    tensors = load_file(str(path))
+    del tensors["members.2.output_vectors"]
+    save_file(tensors, str(path), metadata=read_metadata(path))
+    with pytest.raises(ArtifactError, match="member 3 of the subject is missing"):
+        load_subject(path, model_id="tiny", hidden_size=tiny_loaded.hidden_size)
+
+
+def test_a_file_without_members_loads_as_one_member(tiny_loaded: LoadedModel, tmp_path: Path) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    path = save_subject(bo, tmp_path / "bo.safetensors", model_id="tiny")
+    metadata = read_metadata(path)
+    del metadata["members"]  # as written before subjects had members
+    save_file(load_file(str(path)), str(path), metadata=metadata)
+    assert load_subject(path, model_id="tiny", hidden_size=tiny_loaded.hidden_size).members == []

@@ -2,6 +2,7 @@
 
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,39 @@ def test_a_malformed_conventions_file_is_a_clear_load_error(tmp_path: Path, text
     (tmp_path / CONVENTIONS_FILE).write_text(text)
     with pytest.raises(ModelLoadError, match=r"yollava\.json is not valid"):
         ModelConventions.read(tmp_path)
+
+
+def test_a_subject_with_members_scores_the_mean_of_its_members_in_any_batch(
+    tiny_loaded: LoadedModel, tiny_engine: Engine
+) -> None:
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2, seed=0)
+    generator = torch.Generator().manual_seed(3)
+    bo.members = [
+        (bo.input_vectors + torch.randn(bo.input_vectors.shape, generator=generator), bo.output_vectors)
+        for _ in range(2)
+    ]
+    mam = new_subject(tiny_loaded, display_name="Mam", kind="cat", k=3, seed=1)
+    images = [make_photo((200, 30, 30), 6), make_photo((30, 30, 200), 7)]
+    features = tiny_engine.image_features(images)
+
+    views = bo.member_views()
+    assert [v.token_names for v in views] == [bo.token_names] * 3
+    each = [tiny_engine.yes_probabilities([(f, view) for f in features]) for view in views]
+    assert len({round(scores[0], 4) for scores in each}) == 3, "the members should disagree"
+    expected_bo = [sum(scores[i] for scores in each) / 3 for i in range(2)]
+    expected_mam = tiny_engine.yes_probabilities([(f, mam) for f in features])
+
+    pairs = [(features[0], bo), (features[0], mam), (features[1], bo), (features[1], mam)]
+    for batch_size in (1, 3, 16):
+        scores = tiny_engine.yes_probabilities(pairs, batch_size=batch_size)
+        assert scores == pytest.approx(
+            [expected_bo[0], expected_mam[0], expected_bo[1], expected_mam[1]], abs=1e-5
+        )
+
+
+def test_a_member_of_another_shape_is_refused(tiny_loaded: LoadedModel) -> None:
+    from personalization.errors import SubjectError
+
+    bo = new_subject(tiny_loaded, display_name="Bo", kind="dog", k=2)
+    with pytest.raises(SubjectError, match="member 2"):
+        replace(bo, members=[(bo.input_vectors[:2], bo.output_vectors[:2])])

@@ -1,6 +1,7 @@
 """The evaluation follows the paper's protocol: every test photo × every subject, MC accuracy."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,21 @@ def test_eval_refuses_an_unknown_recipe_field_in_one_line_before_loading(
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "FIELD one of" in done.stderr
     assert "epochs" in done.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_members_are_scored_together_and_each_alone(tiny_engine: Engine, dataset_root: Path) -> None:
+    config = TrainConfig(
+        epochs=1, positive_examples=4, hard_negatives_per_photo=1, easy_negatives=2, text_qa=False, members=2
+    )
+    report = Evaluator(tiny_engine, load_dataset(dataset_root), config).run(method_by_name("learned", k=2))
+    assert report["weighted_by_member"] is not None and len(report["weighted_by_member"]) == 2
+    for key in COLOURS:
+        subject = report["subjects"][key]
+        first, second = subject["member_scores"]
+        for group in ("own", "others"):
+            mean = [(a + b) / 2 for a, b in zip(first[group], second[group], strict=True)]
+            assert subject["scores"][group] == pytest.approx(mean, abs=2e-4)
+        assert first["own"] != second["own"]
+    single = Evaluator(tiny_engine, load_dataset(dataset_root), replace(config, members=1))
+    alone = single.run(method_by_name("learned", k=2))
+    assert alone["weighted_by_member"] is None and "member_scores" not in alone["subjects"]["kami"]

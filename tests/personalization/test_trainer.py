@@ -301,3 +301,50 @@ def test_reading_init_starts_the_latent_tokens_at_what_the_model_said_most_often
     torch.testing.assert_close(subject.input_vectors[1 : 1 + len(ids)], embedding[ids])
     assert torch.equal(subject.input_vectors[0], before[0]), "the identifier keeps its start"
     assert torch.equal(subject.input_vectors[1 + len(ids) :], before[1 + len(ids) :])
+
+
+def test_members_are_the_single_runs_of_successive_seeds_on_one_progress_bar(
+    tiny_loaded: LoadedModel, tiny_engine: Engine, subject_photos: list[Image.Image], negative_bank: Path
+) -> None:
+    config = replace(SMALL, calibrate_threshold=False, recognition_threshold=0.45)
+    ensemble, reports = _teach(
+        tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, members=2)
+    )
+    first, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+    second, _ = _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, replace(config, seed=1))
+
+    bo = ensemble.subject
+    assert len(bo.members) == 1
+    torch.testing.assert_close(bo.input_vectors, first.subject.input_vectors, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(bo.output_vectors, first.subject.output_vectors, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(bo.members[0][0], second.subject.input_vectors, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(bo.members[0][1], second.subject.output_vectors, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(bo.input_vectors, bo.members[0][0])
+    assert ensemble.losses == pytest.approx(first.losses + second.losses, abs=1e-4)
+
+    assert bo.threshold == 0.45 and ensemble.metrics["threshold"] == 0.45
+    assert ensemble.metrics["members"] == 2
+    assert len(ensemble.metrics["member_heldout_weighted_accuracy"]) == 2
+    assert ensemble.metrics["steps"] == len(ensemble.losses)
+
+    training = [r for r in reports if r.phase == "training"]
+    assert [r.step for r in training] == list(range(1, len(ensemble.losses) + 1))
+    assert {r.total_steps for r in training} == {len(ensemble.losses)}
+    assert [r.epoch for r in training][-1] == 2 * SMALL.epochs == training[-1].epochs
+    assert any("(model 2 of 2)" in r.message for r in reports if r.phase == "preparing")
+    assert reports[-1].phase == "done" and reports[-1].step == reports[-1].total_steps
+
+    photo = subject_photos[0]
+    views = bo.member_views()
+    alone = [tiny_engine.recognize(photo, view).probability for view in views]
+    assert tiny_engine.recognize(photo, bo).probability == pytest.approx(sum(alone) / 2, abs=1e-5)
+
+
+def test_members_and_threshold_are_checked() -> None:
+    with pytest.raises(ValueError, match="members"):
+        TrainConfig(members=0)
+    with pytest.raises(ValueError, match="recognition_threshold"):
+        TrainConfig(recognition_threshold=1.0)
+    assert with_assignments(TrainConfig(), ["members=3", "recognition_threshold=0.4"]) == TrainConfig(
+        members=3, recognition_threshold=0.4
+    )
