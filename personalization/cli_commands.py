@@ -3,6 +3,7 @@
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -62,21 +63,35 @@ def teach_config(args: argparse.Namespace, model_id: str) -> TrainConfig:
 
 
 class ProgressBar:
-    """A tqdm bar on stderr fed by :class:`TrainingProgress` reports."""
+    """A tqdm bar on stderr fed by :class:`TrainingProgress` reports.
 
-    def __init__(self) -> None:
+    Preparing messages that arrive while the bar is open (a subject trained as several members
+    prepares each member in turn) are written above the bar, not through it.
+    """
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        self.file = file
         self.bar: tqdm | None = None  # type: ignore[type-arg]
 
     def __call__(self, progress: TrainingProgress) -> None:
+        file = self.file or sys.stderr
         if progress.phase == "preparing":
-            print(f"  {progress.message} …", file=sys.stderr)
+            line = f"  {progress.message} …"
+            if self.bar is None:
+                print(line, file=file)
+            else:
+                self.bar.write(line, file=file)
             return
         if self.bar is None:
-            self.bar = tqdm(total=progress.total_steps, desc="training", unit="step", file=sys.stderr)
-        self.bar.n = progress.step
+            self.bar = tqdm(total=progress.total_steps, desc="training", unit="step", file=file)
+        if progress.total_steps and self.bar.total != progress.total_steps:
+            self.bar.total = progress.total_steps
         if progress.loss is not None:
-            self.bar.set_postfix(loss=f"{progress.loss:.3f}", epoch=f"{progress.epoch}/{progress.epochs}")
-        self.bar.refresh()
+            self.bar.set_postfix(
+                loss=f"{progress.loss:.3f}", epoch=f"{progress.epoch}/{progress.epochs}", refresh=False
+            )
+        # update() (not a bare n = step) keeps tqdm's rate and ETA right, and draws once.
+        self.bar.update(progress.step - self.bar.n)
         if progress.phase == "done":
             self.bar.close()
 

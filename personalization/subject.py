@@ -10,7 +10,7 @@ Token names are unique per subject (``<bo-3fa2c1>``, ``<bo-3fa2c1-1>`` …) so s
 share a prompt. Only the identifier may ever be generated; latent tokens are prompt-only.
 
 A subject may also carry further *members*: other pairs of vectors for the same tokens, trained
-independently (another seed, another held-out photo). Recognition averages P(yes) over all
+independently (another start and seed). Recognition averages P(yes) over all
 members (:meth:`Subject.member_views`); free answers use the first pair.
 """
 

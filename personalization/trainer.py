@@ -135,8 +135,8 @@ class Trainer:
         """Train ``subject`` in place from ``photos``; return it with held-out figures.
 
         With ``config.members`` above 1 the subject is trained that many times, each from its own
-        start, seed and held-out split; the first run's vectors become the subject's, the others
-        its :attr:`~personalization.subject.Subject.members`.
+        start and seed (which draws its views and held-out split); the first run's vectors become
+        the subject's, the others its :attr:`~personalization.subject.Subject.members`.
 
         Raises:
             NotEnoughPhotos: fewer than ``MIN_PHOTOS`` photos.
@@ -150,6 +150,8 @@ class Trainer:
         count = config.members
         results: list[TrainResult] = []
         per_member = [0]
+        # The frozen model's replies about each photo are the same for every member: ask once.
+        replies: dict[tuple[int, str], str] = {}
         for member in range(count):
             if member == 0:
                 trained = subject
@@ -190,7 +192,13 @@ class Trainer:
 
             results.append(
                 self._teach_one(
-                    trained, photos, bank, replace(config, seed=config.seed + member), relay, should_stop
+                    trained,
+                    photos,
+                    bank,
+                    replace(config, seed=config.seed + member),
+                    relay,
+                    should_stop,
+                    replies,
                 )
             )
         first = results[0]
@@ -230,8 +238,10 @@ class Trainer:
         config: TrainConfig,
         report: ProgressCallback,
         should_stop: StopCheck | None,
+        replies: dict[tuple[int, str], str],
     ) -> TrainResult:
-        """One training run of ``subject`` (its vectors only) with ``config``."""
+        """One training run of ``subject`` (its vectors only) with ``config``; ``replies`` caches
+        the frozen model's answers by (photo index, question) across runs."""
         rng = random.Random(config.seed)
         torch.manual_seed(config.seed)
         started = time.monotonic()
@@ -258,7 +268,8 @@ class Trainer:
         rng.shuffle(order)
         n_holdout = max(1, round(len(photos) * config.holdout_fraction)) if config.holdout_fraction > 0 else 0
         holdout_photos = [photos[i] for i in order[:n_holdout]]
-        train_photos = [photos[i] for i in order[n_holdout:]]
+        train_indices = order[n_holdout:]
+        train_photos = [photos[i] for i in train_indices]
 
         preparing("reading photos")
         features: list[torch.Tensor] = []
@@ -323,7 +334,7 @@ class Trainer:
         readings: dict[str, list[str]] = {}
         if config.text_qa or config.reading_init:
             preparing("asking the base model about the photos")
-            readings = self._readings(subject, train_photos)
+            readings = self._readings(subject, [(i, photos[i]) for i in train_indices], replies)
         text_conversations = self._text_qa(subject, readings) if config.text_qa else []
         if config.reading_init:
             self._initialise_from_readings(subject, readings)
@@ -481,16 +492,26 @@ class Trainer:
             conversations.append(Conversation(f"{prompt} {question}", answer, image, "negative"))
         return conversations
 
-    def _readings(self, subject: Subject, photos: Sequence[Image.Image]) -> dict[str, list[str]]:
+    def _readings(
+        self,
+        subject: Subject,
+        photos: Sequence[tuple[int, Image.Image]],
+        replies: dict[tuple[int, str], str] | None = None,
+    ) -> dict[str, list[str]]:
         """The frozen model's reply to each attribute question (``{kind}`` filled in) about each
-        photo, in photo order (empty where it said nothing)."""
+        ``(index, photo)``, in photo order (empty where it said nothing); ``replies`` keeps the
+        answers by (index, question), so a photo asked about once is not asked again."""
         questions = [template.format(kind=subject.kind) for template in self.config.attribute_questions]
         readings: dict[str, list[str]] = {question: [] for question in questions}
-        ask = self.engine.answer
-        for photo in photos:
+        cache = {} if replies is None else replies
+        for index, photo in photos:
             for question in questions:
-                reply = ask(question, image=photo, max_new_tokens=self.config.qa_max_new_tokens)
-                readings[question].append(reply.strip())
+                if (index, question) not in cache:
+                    reply = self.engine.answer(
+                        question, image=photo, max_new_tokens=self.config.qa_max_new_tokens
+                    )
+                    cache[index, question] = reply.strip()
+                readings[question].append(cache[index, question])
         return readings
 
     def _text_qa(self, subject: Subject, readings: dict[str, list[str]]) -> list[Conversation]:

@@ -1,11 +1,14 @@
 """The researcher's CLI, run as a real subprocess: teach then ask, and one clear line on bad input."""
 
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from personalization.cli_commands import ProgressBar
+from personalization.trainer import TrainingProgress
 from tests.conftest import SUBJECT_COLOUR, make_photo
 
 # The console script installed beside this interpreter, as users run it.
@@ -104,3 +107,28 @@ def test_ask_with_missing_subject_file_is_one_line(tiny_model_dir: Path, tmp_pat
     )
     assert result.returncode == 2 and "no such subject file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_progress_bar_writes_later_members_messages_on_their_own_lines() -> None:
+    """A subject taught as several members prepares each in turn while the bar is open: each
+    preparing message must come out whole, on its own line, and the bar must end at the total."""
+    out = io.StringIO()
+    bar = ProgressBar(file=out)
+
+    def report(phase: str, step: int, message: str = "") -> None:
+        loss = 0.5 if phase == "training" else None
+        bar(TrainingProgress(phase, step, 6, (step + 2) // 3, 2, loss, 0.0, None, message))
+
+    report("preparing", 0, "reading photos (model 1 of 2)")
+    for step in (1, 2, 3):
+        report("training", step)
+    report("preparing", 3, "reading photos (model 2 of 2)")
+    for step in (4, 5, 6):
+        report("training", step)
+    report("done", 6)
+
+    lines = out.getvalue().replace("\r", "\n").splitlines()
+    assert "  reading photos (model 1 of 2) …" in lines
+    assert "  reading photos (model 2 of 2) …" in lines
+    assert bar.bar is not None and bar.bar.n == 6
+    assert any("6/6" in line for line in lines)

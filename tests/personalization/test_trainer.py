@@ -348,3 +348,31 @@ def test_members_and_threshold_are_checked() -> None:
     assert with_assignments(TrainConfig(), ["members=3", "recognition_threshold=0.4"]) == TrainConfig(
         members=3, recognition_threshold=0.4
     )
+
+
+def test_members_ask_the_frozen_model_about_each_photo_once(
+    tiny_loaded: LoadedModel,
+    tiny_engine: Engine,
+    subject_photos: list[Image.Image],
+    negative_bank: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each member holds out its own photo, but the frozen model's replies about a photo do not
+    depend on the member: three members must not ask about the same photo three times."""
+    asked: list[tuple[int, str]] = []
+    answer = tiny_engine.answer
+
+    def counting(question: str, image: Image.Image | None = None, **kwargs: object) -> str:
+        asked.append((id(image), question))
+        return answer(question, image=image, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tiny_engine, "answer", counting)
+    config = replace(SMALL, text_qa=True, members=3, epochs=1)
+    _teach(tiny_loaded, tiny_engine, subject_photos, negative_bank, config)
+
+    questions = len(config.attribute_questions)
+    assert len(asked) == len(set(asked)), "a photo was asked the same question twice"
+    assert len(asked) <= len(subject_photos) * questions
+    # Every training photo of every member was asked about (at seeds 0-2 all three members
+    # happen to hold out the same photo of five, so that is four photos here).
+    assert len(asked) >= (len(subject_photos) - 1) * questions
