@@ -2,8 +2,9 @@
 # The paper's comparison repeated on the toy world (issue: the toy world). Writes
 # benchmarks/results/toyworld_eval.json and prints the table for docs/RESULTS.md.
 #
-#   bash benchmarks/toyworld_eval.sh [SEED] [SUBJECTS]
+#   [OUT=FILE.json] bash benchmarks/toyworld_eval.sh [SEED] [SUBJECTS]
 #
+# OUT (default benchmarks/results/toyworld_eval.json) keeps an earlier recipe's report in place.
 # SEED defaults to 90210, not used while developing until the fifteenth session compared finishing
 # recipes on it (docs/RESULTS.md); a seed drawn afterwards, 5151, checks it, and
 # benchmarks/toyworld_fresh_seed.sh checks recognition on a seed never used (60606, ten subjects).
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 seed="${1:-90210}"
 subjects="${2:-5}"
 data="$(mktemp -d)/toyworld-seed${seed}"
-out="benchmarks/results/toyworld_eval.json"
+out="${OUT:-benchmarks/results/toyworld_eval.json}"
 .venv/bin/yollava toyworld dataset --out "$data" --seed "$seed" --subjects "$subjects"
 .venv/bin/yollava eval --data "$data" --model toyworld --threads 2 --seed 0 \
   --method vanilla --method description \
