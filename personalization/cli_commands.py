@@ -84,8 +84,6 @@ class ProgressBar:
             return
         if self.bar is None:
             self.bar = tqdm(total=progress.total_steps, desc="training", unit="step", file=file)
-        if progress.total_steps and self.bar.total != progress.total_steps:
-            self.bar.total = progress.total_steps
         if progress.loss is not None:
             self.bar.set_postfix(
                 loss=f"{progress.loss:.3f}", epoch=f"{progress.epoch}/{progress.epochs}", refresh=False

@@ -496,22 +496,21 @@ class Trainer:
         self,
         subject: Subject,
         photos: Sequence[tuple[int, Image.Image]],
-        replies: dict[tuple[int, str], str] | None = None,
+        replies: dict[tuple[int, str], str],
     ) -> dict[str, list[str]]:
         """The frozen model's reply to each attribute question (``{kind}`` filled in) about each
         ``(index, photo)``, in photo order (empty where it said nothing); ``replies`` keeps the
         answers by (index, question), so a photo asked about once is not asked again."""
         questions = [template.format(kind=subject.kind) for template in self.config.attribute_questions]
         readings: dict[str, list[str]] = {question: [] for question in questions}
-        cache = {} if replies is None else replies
         for index, photo in photos:
             for question in questions:
-                if (index, question) not in cache:
+                if (index, question) not in replies:
                     reply = self.engine.answer(
                         question, image=photo, max_new_tokens=self.config.qa_max_new_tokens
                     )
-                    cache[index, question] = reply.strip()
-                readings[question].append(cache[index, question])
+                    replies[index, question] = reply.strip()
+                readings[question].append(replies[index, question])
         return readings
 
     def _text_qa(self, subject: Subject, readings: dict[str, list[str]]) -> list[Conversation]:

@@ -357,8 +357,8 @@ def test_members_ask_the_frozen_model_about_each_photo_once(
     negative_bank: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each member holds out its own photo, but the frozen model's replies about a photo do not
-    depend on the member: three members must not ask about the same photo three times."""
+    """The frozen model's replies about a photo do not depend on the member training on it:
+    three members must not ask about the same photo three times."""
     asked: list[tuple[int, str]] = []
     answer = tiny_engine.answer
 
