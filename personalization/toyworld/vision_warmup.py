@@ -17,7 +17,7 @@ personalization needs, and that the language model can find by attention.
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,6 +277,20 @@ def later_scenes(
         yield images, labels.numpy(), counts.numpy()
 
 
+def replace_in_pool(pool: Sequence[torch.Tensor], slots: torch.Tensor, fresh: Sequence[torch.Tensor]) -> None:
+    """Write ``fresh[k][i]`` into ``pool[k][slots[i]]`` for every ``i`` in order, so that a slot
+    drawn twice keeps its later scene.
+
+    ``pool[k][slots] = fresh[k]`` leaves a repeated slot with whichever write its threads
+    finish last (on 2 threads nearly every time a different mix), which made whole pretraining
+    runs differ from one another; only each slot's last write is made here.
+    """
+    later = slots.unsqueeze(0) == slots.unsqueeze(1)  # [i, j]: slot i is slot j
+    last = ~torch.triu(later, diagonal=1).any(dim=1)
+    for tensor, values in zip(pool, fresh, strict=True):
+        tensor[slots[last]] = values[last]
+
+
 def warm_up_vision_tower(
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
@@ -311,9 +325,11 @@ def warm_up_vision_tower(
             if config.fresh_per_step:
                 images, labels, counts = next(scenes)
                 slots = torch.randint(0, config.pool_size, (config.fresh_per_step,), generator=generator)
-                pool_pixels[slots] = _pixels(processor, images)
-                pool_labels[slots] = torch.from_numpy(labels)
-                pool_counts[slots] = torch.from_numpy(counts)
+                replace_in_pool(
+                    (pool_pixels, pool_labels, pool_counts),
+                    slots,
+                    (_pixels(processor, images), torch.from_numpy(labels), torch.from_numpy(counts)),
+                )
             index = torch.randint(0, config.pool_size, (config.batch_size,), generator=generator)
             for group in optimizer.param_groups:
                 warm = min(1.0, (step + 1) / 50)
