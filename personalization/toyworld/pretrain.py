@@ -125,6 +125,8 @@ LENGTH_GROUPS = 4
 """Stage 2 draws this many batches' worth of examples at a time and batches them by length, so
 a batch pads little (ungrouped, a third of a corpus batch's positions were padding)."""
 
+ATTENTION_KERNELS = ("eager", "sdpa")
+
 ProgressFn = Callable[[int, int, float], None]
 """Called as ``progress(step, total_steps, loss)`` every few steps."""
 
@@ -163,6 +165,12 @@ class PretrainConfig:
     weight_decay: float = 0.05
     max_turns: int = 8
     threads: int = 2
+    attention: str = "eager"
+    """Attention kernel while pretraining (``attn_implementation``, ``eager`` or ``sdpa``); a saved
+    model loads with the library's default either way. Eager since the twenty-first session:
+    with 2 threads it took 0.91–0.93 s a corpus step against 1.00–1.06 for ``sdpa`` (whose CPU
+    flash kernel's backward was a sixth of the profiled time) and 44–48 s against 52–54 for 200
+    tower steps (``benchmarks/language_step_profile.py``, ``weights/README.md``)."""
     background_rendering: bool = False
     """Render scenes and conversations in background processes while the model trains; the
     examples and their order are the same either way (only the time differs).
@@ -248,6 +256,8 @@ class PretrainConfig:
             raise ValueError(f"fresh_scene_share={self.fresh_scene_share} must lie in (0, 1]")
         if self.vision_fresh_per_step < 0:
             raise ValueError(f"vision_fresh_per_step={self.vision_fresh_per_step} must not be negative")
+        if self.attention not in ATTENTION_KERNELS:
+            raise ValueError(f"attention={self.attention!r} must be one of {', '.join(ATTENTION_KERNELS)}")
         if not 0 < self.ideal_until <= 1:
             raise ValueError(f"ideal_until={self.ideal_until} must lie in (0, 1]")
 
@@ -590,6 +600,7 @@ def pretrain(
         model, processor = new_toy_model(seed)
     else:
         model, processor = _load_for_training(start_from, spec)
+    model.set_attn_implementation(config.attention)
     vision_steps = 0 if start_from is not None else config.vision_steps
     runs = [FinishingStage("main", config, 0)] if main_stage else []
     runs += finishing

@@ -363,9 +363,11 @@ def test_pretrain_settings_can_be_overridden_by_name() -> None:
         ("fresh_scene_share=0", "fresh_scene_share"),
         ("fresh_scene_share=1.2", "fresh_scene_share"),
         ("vision_fresh_per_step=-1", "vision_fresh_per_step"),
+        ("attention=flash", "attention='flash' must be one of eager, sdpa"),
     ):
         with pytest.raises(ValueError, match=message):
             config_with(PretrainConfig(), [bad])
+    assert config_with(PretrainConfig(), ["attention=sdpa"]).attention == "sdpa"
 
 
 def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -394,6 +396,8 @@ def test_a_tiny_pretraining_run_saves_a_model_that_loads_and_answers(tmp_path) -
     assert seen[-1][:2] == (11, 11)
     loaded = load_model(str(tmp_path), device="cpu", dtype=torch.float32)
     assert loaded.conventions.yes_no_suffix == DIRECT_MARK, "checking lessons teach the mark"
+    # Trained with eager attention; saved without that choice, so it loads with the default.
+    assert loaded.model.config.text_config._attn_implementation == "sdpa"
     image = lesson(random.Random(0), "reading").image
     assert isinstance(answer(loaded, image, "What colour is the dog?", max_new_tokens=2), str)
     report = generic_qa_report(loaded, n_scenes=1, seed=3)
