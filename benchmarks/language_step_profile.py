@@ -1,9 +1,10 @@
 """Where a pretraining language step spends its time, and whether another attention kernel helps.
 
 Runs ``--steps`` corpus steps of stage 2 on the shipped toy model (``pretrain(start_from=...)``,
-no lessons), once per ``--attention`` kernel, each under ``torch.profiler`` (CPU), and writes the
-seconds a step and the operators' shares of the profiled CPU time to a JSON file. The profiler
-adds a little time of its own, the same for every kernel.
+no lessons), once per ``--attention`` kernel (``PretrainConfig.attention``), each under
+``torch.profiler`` (CPU), and writes the seconds a step and the operators' shares of the
+profiled CPU time to a JSON file. The profiler adds a little time of its own, the same for every
+kernel.
 
     .venv/bin/python benchmarks/language_step_profile.py --steps 40 --attention sdpa eager \\
         --json benchmarks/results/language_step_profile.json
@@ -29,22 +30,11 @@ WEIGHTS = Path(pretraining.__file__).parent / "weights"
 
 def profile_steps(steps: int, attention: str, top: int) -> dict[str, Any]:
     """``steps`` corpus steps from the shipped weights with ``attention`` as the kernel."""
-    load = pretraining._load_for_training
-
-    def load_with_kernel(path: Path, spec: Any) -> Any:
-        model, processor = load(path, spec)
-        model.set_attn_implementation(attention)
-        return model, processor
-
-    pretraining._load_for_training = load_with_kernel  # type: ignore[assignment]
-    config = PretrainConfig(steps=steps, reading_steps=0, binding_steps=0)
-    try:
-        with tempfile.TemporaryDirectory() as out, profile(activities=[ProfilerActivity.CPU]) as prof:
-            started = time.perf_counter()
-            result = pretrain(Path(out), seed=0, minutes_budget=60, config=config, start_from=WEIGHTS)
-            seconds = time.perf_counter() - started
-    finally:
-        pretraining._load_for_training = load  # type: ignore[assignment]
+    config = PretrainConfig(steps=steps, reading_steps=0, binding_steps=0, attention=attention)
+    with tempfile.TemporaryDirectory() as out, profile(activities=[ProfilerActivity.CPU]) as prof:
+        started = time.perf_counter()
+        result = pretrain(Path(out), seed=0, minutes_budget=60, config=config, start_from=WEIGHTS)
+        seconds = time.perf_counter() - started
     events = sorted(prof.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
     total = sum(event.self_cpu_time_total for event in events)
     return {
