@@ -22,13 +22,14 @@ which is what ``processor.apply_chat_template`` produces for the first prompt.
 """
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from personalization.toyworld.painting import paint_scenes
 from personalization.toyworld.world import (
     ACCESSORIES,
     ANIMAL_KINDS,
@@ -39,10 +40,11 @@ from personalization.toyworld.world import (
     SHADES,
     SHAPE_VARIANTS,
     EntitySpec,
+    ScenePlan,
     accessory_phrase,
     article,
+    plan_scene,
     random_entity,
-    render_scene_with_owners,
 )
 
 NUMBER_WORDS = ("Zero", "One", "Two", "Three")
@@ -82,6 +84,30 @@ class Conversation:
     """What the image shows (None for text-only examples)."""
     owners: np.ndarray | None = None
     """Which entity each pixel of the image shows (see ``render_scene_with_owners``)."""
+    plan: ScenePlan | None = None
+    """A scene planned but not painted yet (``image`` and ``owners`` None until
+    :func:`painted`); the streams hand out painted conversations only."""
+
+
+TEXT_ONLY_PROBABILITY = 0.08
+"""Share of corpus examples without an image."""
+PAINT_CHUNK = 32
+"""Examples a stream plans before painting their scenes together (on several cores inside
+:func:`~personalization.toyworld.painting.parallel_painting`)."""
+
+
+def painted(conversations: Sequence[Conversation]) -> list[Conversation]:
+    """``conversations`` with every planned scene painted (in parallel where painting is)."""
+    planned = [c for c in conversations if c.plan is not None]
+    scenes = iter(paint_scenes([c.plan for c in planned if c.plan is not None]))
+    out = []
+    for conversation in conversations:
+        if conversation.plan is None:
+            out.append(conversation)
+        else:
+            image, owners = next(scenes)
+            out.append(replace(conversation, image=image, owners=owners, plan=None))
+    return out
 
 
 def attribute_questions(kind: str) -> list[str]:
@@ -514,7 +540,24 @@ def random_scene_entities(rng: random.Random) -> list[EntitySpec]:
     return [random_entity(rng, kind=kind) for kind in rng.sample(KINDS, count)]
 
 
-Scene = tuple[list[EntitySpec], Image.Image, np.ndarray]
+@dataclass(frozen=True)
+class Scene:
+    """A scene for an example: what it shows and its plan, painted already when a pool keeps it
+    for re-asking (so a re-asked scene costs nothing to draw again)."""
+
+    entities: list[EntitySpec]
+    plan: ScenePlan
+    painted: tuple[Image.Image, np.ndarray] | None = None
+
+    def conversation(self, turns: list[Turn]) -> Conversation:
+        """An example of ``turns`` about this scene (its painting left to :func:`painted` when
+        the scene is not painted yet)."""
+        if self.painted is None:
+            return Conversation(image=None, turns=turns, entities=self.entities, plan=self.plan)
+        image, owners = self.painted
+        return Conversation(image=image, turns=turns, entities=self.entities, owners=owners)
+
+
 """A rendered scene: its entities, the image and the owner of every pixel."""
 
 
@@ -526,12 +569,13 @@ class ScenePool:
     each example renders a new scene (replacing a random one of the pool) with probability
     ``fresh_share`` and otherwise asks new questions about a pooled scene. At ``fresh_share=1``
     every scene is new and the random stream is exactly that of rendering in line, so a stream
-    does not change unless reuse is asked for.
+    does not change unless reuse is asked for. Scenes a pool keeps are painted at once; the
+    others are left to be painted with their stream's chunk (:func:`painted`).
 
     Example:
         >>> pool = ScenePool(0.5, size=4)
-        >>> entities, image, owners = pool.scene(random.Random(0), random_scene_entities)
-        >>> image.size
+        >>> scene = pool.scene(random.Random(0), random_scene_entities)
+        >>> scene.painted[0].size
         (96, 96)
     """
 
@@ -546,15 +590,16 @@ class ScenePool:
         self.rendered = 0
 
     def scene(self, rng: random.Random, draw: Callable[[random.Random], list[EntitySpec]]) -> Scene:
-        """A scene for the next example: new (entities from ``draw``) or from the pool."""
+        """A scene for the next example, planned: new (entities from ``draw``) or from the pool."""
         full = len(self.scenes) >= self.size
         if self.fresh_share < 1 and full and rng.random() >= self.fresh_share:
             return self.scenes[rng.randrange(self.size)]
         entities = draw(rng)
-        scene = (entities, *render_scene_with_owners(entities, rng))
+        plan = plan_scene(entities, rng)
         self.rendered += 1
         if self.fresh_share == 1:
-            return scene  # nothing kept: no reuse asked for
+            return Scene(entities, plan)  # nothing kept: no reuse asked for
+        scene = Scene(entities, plan, paint_scenes([plan])[0])
         if full:
             self.scenes[rng.randrange(self.size)] = scene
         else:
@@ -565,18 +610,22 @@ class ScenePool:
 def make_conversation(
     rng: random.Random,
     *,
-    text_only_probability: float = 0.08,
+    text_only_probability: float = TEXT_ONLY_PROBABILITY,
     max_turns: int = 8,
     pool: ScenePool | None = None,
 ) -> Conversation:
     """One random corpus example: a rendered scene with questions, or a text-only exchange;
     ``pool`` decides whether the scene is new (always, without one)."""
+    return painted([_planned_conversation(rng, text_only_probability, max_turns, pool)])[0]
+
+
+def _planned_conversation(
+    rng: random.Random, text_only_probability: float, max_turns: int, pool: ScenePool | None
+) -> Conversation:
     if rng.random() < text_only_probability:
         return Conversation(image=None, turns=_text_only_turns(rng))
-    entities, image, owners = (pool or ScenePool()).scene(rng, random_scene_entities)
-    return Conversation(
-        image=image, turns=image_turns(entities, rng, max_turns=max_turns), entities=entities, owners=owners
-    )
+    scene = (pool or ScenePool()).scene(rng, random_scene_entities)
+    return scene.conversation(image_turns(scene.entities, rng, max_turns=max_turns))
 
 
 LESSON_TOPICS = ("reading", "binding", "spotting", "comparison", "checking", "existence")
@@ -617,9 +666,14 @@ def lesson(rng: random.Random, topic: str, *, pool: ScenePool | None = None) -> 
 
     ``pool`` decides whether the scene is new (always, without one).
     """
+    return painted([_planned_lesson(rng, topic, pool)])[0]
+
+
+def _planned_lesson(rng: random.Random, topic: str, pool: ScenePool | None) -> Conversation:
     if topic not in LESSON_TOPICS:
         raise ValueError(f"topic={topic!r} is not one of {LESSON_TOPICS}")
-    entities, image, owners = (pool or ScenePool()).scene(rng, lambda r: _lesson_entities(r, topic))
+    scene = (pool or ScenePool()).scene(rng, lambda r: _lesson_entities(r, topic))
+    entities = scene.entities
     if topic == "comparison":
         turns = [comparison_turn(entities, rng, form=rng.choice(QUESTION_FORMS)) for _ in range(3)]
     elif topic == "spotting":
@@ -647,9 +701,7 @@ def lesson(rng: random.Random, topic: str, *, pool: ScenePool | None = None) -> 
             )
         )
     rng.shuffle(turns)
-    return Conversation(
-        image=image, turns=turns[: 3 if topic == "reading" else 4], entities=entities, owners=owners
-    )
+    return scene.conversation(turns[: 3 if topic == "reading" else 4])
 
 
 def contrast_pair(rng: random.Random) -> tuple[Conversation, Conversation]:
@@ -659,6 +711,11 @@ def contrast_pair(rng: random.Random) -> tuple[Conversation, Conversation]:
     In one batch the pair leaves the language model no prior to fall back on: the questions are
     word for word the same and only the image decides the answer.
     """
+    first, second = painted(_planned_contrast_pair(rng))
+    return first, second
+
+
+def _planned_contrast_pair(rng: random.Random) -> list[Conversation]:
     target = random_entity(rng)
     other = _perturb(target, rng, fine=rng.random() < 0.3)
     phrase = _describe_exactly(target, rng, fine=False, must=_changed_attribute(other, [target]))
@@ -678,15 +735,13 @@ def contrast_pair(rng: random.Random) -> tuple[Conversation, Conversation]:
         ]
         entities = [entity, *company]
         rng.shuffle(entities)
-        image, owners = render_scene_with_owners(entities, rng)
+        plan = plan_scene(entities, rng)
         present = any(_described_by(phrase, e) for e in entities)
         answer = "Yes" if present else "No"
         pair.append(
-            Conversation(
-                image=image, turns=[(q, answer) for q in questions], entities=entities, owners=owners
-            )
+            Conversation(image=None, turns=[(q, answer) for q in questions], entities=entities, plan=plan)
         )
-    return pair[0], pair[1]
+    return pair
 
 
 def lessons(seed: int, topic: str, fresh_share: float = 1.0, pool_size: int = 1000) -> Iterator[Conversation]:
@@ -705,12 +760,16 @@ def lessons(seed: int, topic: str, fresh_share: float = 1.0, pool_size: int = 10
             "contrast": 0xC0,
         }[topic]
     )
+    if topic != "contrast" and topic not in LESSON_TOPICS:
+        raise ValueError(f"topic={topic!r} is not one of {(*LESSON_TOPICS, 'contrast')}")
     pool = ScenePool(fresh_share, size=pool_size)
     while True:
+        # Planned in the stream's order, painted a chunk at a time (see PAINT_CHUNK).
         if topic == "contrast":
-            yield from contrast_pair(rng)
+            chunk = [half for _ in range(PAINT_CHUNK // 2) for half in _planned_contrast_pair(rng)]
         else:
-            yield lesson(rng, topic, pool=pool)
+            chunk = [_planned_lesson(rng, topic, pool) for _ in range(PAINT_CHUNK)]
+        yield from painted(chunk)
 
 
 def conversations(seed: int, fresh_share: float = 1.0, pool_size: int = 1000) -> Iterator[Conversation]:
@@ -719,7 +778,9 @@ def conversations(seed: int, fresh_share: float = 1.0, pool_size: int = 1000) ->
     rng = random.Random(seed)
     pool = ScenePool(fresh_share, size=pool_size)
     while True:
-        yield make_conversation(rng, pool=pool)
+        yield from painted(
+            [_planned_conversation(rng, TEXT_ONLY_PROBABILITY, 8, pool) for _ in range(PAINT_CHUNK)]
+        )
 
 
 def corpus_texts(seed: int, n: int) -> Iterator[str]:

@@ -80,6 +80,7 @@ from personalization.toyworld.corpus import (
     lessons,
     random_scene_entities,
 )
+from personalization.toyworld.painting import parallel_painting
 from personalization.toyworld.prefetch import Prefetched
 from personalization.toyworld.vision_warmup import VisionWarmupConfig, warm_up_vision_tower
 from personalization.toyworld.world import (
@@ -597,87 +598,90 @@ def pretrain(
     torch.manual_seed(seed)
     started = time.monotonic()
 
-    spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
-    if start_from is None:
-        model, processor = new_toy_model(seed)
-    else:
-        model, processor = _load_for_training(start_from, spec)
-    model.set_attn_implementation(config.attention)
-    vision_steps = 0 if start_from is not None else config.vision_steps
-    runs = [FinishingStage("main", config, 0)] if main_stage else []
-    runs += finishing
-    total_steps = vision_steps + sum(run.config.steps for run in runs)
+    # Scenes are painted on every training core while the model waits for them (the same pixels;
+    # the background renderers paint their own).
+    with parallel_painting(1 if config.background_rendering else config.threads):
+        spec = TinyLlavaSpec(**{**asdict(TOYWORLD_SPEC), "seed": seed})
+        if start_from is None:
+            model, processor = new_toy_model(seed)
+        else:
+            model, processor = _load_for_training(start_from, spec)
+        model.set_attn_implementation(config.attention)
+        vision_steps = 0 if start_from is not None else config.vision_steps
+        runs = [FinishingStage("main", config, 0)] if main_stage else []
+        runs += finishing
+        total_steps = vision_steps + sum(run.config.steps for run in runs)
 
-    def vision_progress(step: int, _steps: int, loss: float, _accuracy: float) -> None:
-        if progress is not None:
-            progress(step, total_steps, loss)
-
-    vision_accuracy: dict[str, float] = {}
-    if start_from is None:
-        vision_accuracy = warm_up_vision_tower(
-            model,
-            processor,
-            seed=seed,
-            config=VisionWarmupConfig(
-                steps=config.vision_steps,
-                batch_size=config.vision_batch_size,
-                learning_rate=config.vision_learning_rate,
-                crowded_share=config.vision_crowded_share,
-                pool_size=config.vision_pool_size,
-                fresh_per_step=config.vision_fresh_per_step,
-                entity_kind_weight=config.vision_entity_kind_weight,
-                entity_balance=config.vision_entity_balance,
-                background=config.background_rendering,
-            ),
-            progress=vision_progress,
-        )
-    parameters = sum(p.numel() for p in model.parameters())
-    # The tower keeps what stage 1 taught it (fine detail included); the rest learns to read it.
-    model.model.vision_tower.requires_grad_(False)
-    model.train()
-    model.model.vision_tower.eval()
-    deadline = started + minutes_budget * 60
-    reports: list[StageReport] = []
-    done = vision_steps
-    for index, run in enumerate(runs):
-
-        def stage_progress(step: int, loss: float, _done: int = done) -> None:
+        def vision_progress(step: int, _steps: int, loss: float, _accuracy: float) -> None:
             if progress is not None:
-                progress(_done + step, total_steps, loss)
+                progress(step, total_steps, loss)
 
-        report = _train_language(
-            model,
-            processor,
-            spec,
-            # How the examples are rendered is the run's choice, not the stage's.
-            replace(
-                run.config,
-                background_rendering=config.background_rendering,
-                fresh_scene_share=config.fresh_scene_share,
-            ),
-            seed=seed + run.seed_offset,
-            name=run.name,
-            deadline=deadline,
-            later_steps=sum(later.config.steps for later in runs[index + 1 :]),
-            progress=stage_progress,
+        vision_accuracy: dict[str, float] = {}
+        if start_from is None:
+            vision_accuracy = warm_up_vision_tower(
+                model,
+                processor,
+                seed=seed,
+                config=VisionWarmupConfig(
+                    steps=config.vision_steps,
+                    batch_size=config.vision_batch_size,
+                    learning_rate=config.vision_learning_rate,
+                    crowded_share=config.vision_crowded_share,
+                    pool_size=config.vision_pool_size,
+                    fresh_per_step=config.vision_fresh_per_step,
+                    entity_kind_weight=config.vision_entity_kind_weight,
+                    entity_balance=config.vision_entity_balance,
+                    background=config.background_rendering,
+                ),
+                progress=vision_progress,
+            )
+        parameters = sum(p.numel() for p in model.parameters())
+        # The tower keeps what stage 1 taught it (fine detail included); the rest learns to read it.
+        model.model.vision_tower.requires_grad_(False)
+        model.train()
+        model.model.vision_tower.eval()
+        deadline = started + minutes_budget * 60
+        reports: list[StageReport] = []
+        done = vision_steps
+        for index, run in enumerate(runs):
+
+            def stage_progress(step: int, loss: float, _done: int = done) -> None:
+                if progress is not None:
+                    progress(_done + step, total_steps, loss)
+
+            report = _train_language(
+                model,
+                processor,
+                spec,
+                # How the examples are rendered is the run's choice, not the stage's.
+                replace(
+                    run.config,
+                    background_rendering=config.background_rendering,
+                    fresh_scene_share=config.fresh_scene_share,
+                ),
+                seed=seed + run.seed_offset,
+                name=run.name,
+                deadline=deadline,
+                later_steps=sum(later.config.steps for later in runs[index + 1 :]),
+                progress=stage_progress,
+            )
+            reports.append(report)
+            done += run.config.steps
+
+        save_model(model, processor, out_dir)
+        # A model taught checking lessons answers a question directly only when it carries the mark.
+        checked = any(run.config.checking_steps for run in runs)
+        ModelConventions(yes_no_suffix=DIRECT_MARK if checked else "").write(out_dir)
+        return PretrainResult(
+            out_dir=out_dir,
+            steps_done=sum(report.steps_done for report in reports),
+            seconds=time.monotonic() - started,
+            final_loss=reports[-1].final_loss,
+            parameters=parameters,
+            stopped_by_budget=any(report.stopped_by_budget for report in reports),
+            vision_probe_accuracy=vision_accuracy,
+            stages=tuple(reports),
         )
-        reports.append(report)
-        done += run.config.steps
-
-    save_model(model, processor, out_dir)
-    # A model taught checking lessons answers a question directly only when it carries the mark.
-    checked = any(run.config.checking_steps for run in runs)
-    ModelConventions(yes_no_suffix=DIRECT_MARK if checked else "").write(out_dir)
-    return PretrainResult(
-        out_dir=out_dir,
-        steps_done=sum(report.steps_done for report in reports),
-        seconds=time.monotonic() - started,
-        final_loss=reports[-1].final_loss,
-        parameters=parameters,
-        stopped_by_budget=any(report.stopped_by_budget for report in reports),
-        vision_probe_accuracy=vision_accuracy,
-        stages=tuple(reports),
-    )
 
 
 def _train_language(

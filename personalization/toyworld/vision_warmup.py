@@ -27,6 +27,7 @@ from torch import nn
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from personalization.modeling import cpu_autocast
+from personalization.toyworld.painting import paint_scenes
 from personalization.toyworld.prefetch import Prefetched
 from personalization.toyworld.world import (
     ACCESSORIES,
@@ -37,8 +38,8 @@ from personalization.toyworld.world import (
     SHADES,
     EntitySpec,
     patch_owners,
+    plan_scene,
     random_entity,
-    render_scene_with_owners,
 )
 
 ATTRIBUTE_CLASSES: dict[str, tuple[object, ...]] = {
@@ -229,10 +230,14 @@ def render_scenes(
     """``size`` rendered scenes, ``crowded_share`` of them with two or three entities of distinct
     kinds (``three_share`` of those with three): the images, patch labels [size, P, A] and entity
     counts [size]."""
-    images, labels, counts = [], [], []
-    for _ in range(size):
+    scenes = []
+    for _ in range(size):  # planned in the stream's order, then painted together
         entities = vision_scene(rng, crowded_share, three_share)
-        image, owners = render_scene_with_owners(entities, rng)
+        scenes.append((entities, plan_scene(entities, rng)))
+    images, labels, counts = [], [], []
+    for (entities, _), (image, owners) in zip(
+        scenes, paint_scenes([plan for _, plan in scenes]), strict=True
+    ):
         images.append(image)
         labels.append(patch_labels(entities, patch_owners(owners, patch_size)))
         counts.append(len(entities))

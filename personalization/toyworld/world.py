@@ -528,13 +528,20 @@ SPOT_RADIUS = 5
 three-entity scene, and the shipped model called 0.30 of spotted entities plain)."""
 
 
-def _pattern_mask(pattern: str, rng: random.Random) -> Image.Image:
+_PATTERN_STEP = ENTITY_CANVAS // 8
+
+
+def _pattern_offset(spec: EntitySpec, rng: random.Random) -> int:
+    """The pattern's random shift on the entity canvas (drawn only for a patterned entity)."""
+    return 0 if spec.pattern == "plain" else rng.randrange(_PATTERN_STEP)
+
+
+def _pattern_mask(pattern: str, offset: int) -> Image.Image:
     """A mask of where the pattern's colour (:func:`pattern_colour_for`) goes (white) on the entity canvas."""
     size = ENTITY_CANVAS
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
-    step = size // 8
-    offset = rng.randrange(step)
+    step = _PATTERN_STEP
     if pattern == "striped":
         for x in range(-size, size * 2, step):
             draw.polygon(
@@ -612,6 +619,10 @@ def _draw_accessory(draw: ImageDraw.ImageDraw, spec: EntitySpec, layout: _Layout
 
 def render_entity(spec: EntitySpec, rng: random.Random) -> Image.Image:
     """One entity on a transparent ``ENTITY_CANVAS``² RGBA canvas, facing right, upright."""
+    return _paint_entity(spec, _pattern_offset(spec, rng))
+
+
+def _paint_entity(spec: EntitySpec, pattern_offset: int) -> Image.Image:
     layout = _LAYOUTS[spec.kind](spec.variant)
     size = ENTITY_CANVAS
     colour = body_colour(spec)
@@ -631,7 +642,7 @@ def render_entity(spec: EntitySpec, rng: random.Random) -> Image.Image:
             _draw_shape(mask_draw, shape, 0, None, 0)
 
     if spec.pattern != "plain":
-        pattern = ImageChops.multiply(_pattern_mask(spec.pattern, rng), body_mask)
+        pattern = ImageChops.multiply(_pattern_mask(spec.pattern, pattern_offset), body_mask)
         image.paste((*pattern_colour, 255), (0, 0), pattern)
 
     mx, my = _px(layout.markings[spec.marking])
@@ -657,7 +668,16 @@ def render_entity(spec: EntitySpec, rng: random.Random) -> Image.Image:
 # --- scenes ----------------------------------------------------------------------------------
 
 
-def _background(rng: random.Random, size: int) -> Image.Image:
+@dataclass(frozen=True)
+class _BackgroundPlan:
+    style: str
+    first: tuple[int, int, int]
+    second: tuple[int, int, int]
+    value: int = 0
+    """The style's own draw: the horizon, the stripe or tile step, or the noise's seed."""
+
+
+def _plan_background(rng: random.Random, size: int) -> _BackgroundPlan:
     def muted() -> tuple[int, int, int]:
         base = rng.randrange(120, 235)
         r, g, b = (max(0, min(255, base + rng.randrange(-45, 46))) for _ in range(3))
@@ -665,6 +685,20 @@ def _background(rng: random.Random, size: int) -> Image.Image:
 
     style = rng.choice(("plain", "gradient", "ground", "stripes", "tiles", "noise"))
     first, second = muted(), muted()
+    value = 0
+    if style == "ground":
+        value = rng.randrange(size // 3, 3 * size // 4)
+    elif style == "stripes":
+        value = rng.randrange(size // 12, size // 5)
+    elif style == "tiles":
+        value = rng.randrange(size // 10, size // 4)
+    elif style == "noise":
+        value = rng.getrandbits(32)
+    return _BackgroundPlan(style, first, second, value)
+
+
+def _paint_background(plan: _BackgroundPlan, size: int) -> Image.Image:
+    style, first, second = plan.style, plan.first, plan.second
     image = Image.new("RGB", (size, size), first)
     draw = ImageDraw.Draw(image)
     if style == "gradient":
@@ -675,30 +709,33 @@ def _background(rng: random.Random, size: int) -> Image.Image:
                 fill=tuple(round(a + (b - a) * t) for a, b in zip(first, second, strict=True)),
             )
     elif style == "ground":
-        horizon = rng.randrange(size // 3, 3 * size // 4)
+        horizon = plan.value
         draw.rectangle([0, horizon, size, size], fill=second)
     elif style == "stripes":
-        step = rng.randrange(size // 12, size // 5)
+        step = plan.value
         for x in range(0, size, 2 * step):
             draw.rectangle([x, 0, x + step - 1, size], fill=second)
     elif style == "tiles":
-        step = rng.randrange(size // 10, size // 4)
+        step = plan.value
         for y in range(0, size, step):
             draw.line([(0, y), (size, y)], fill=second, width=2)
         for x in range(0, size, step):
             draw.line([(x, 0), (x, size)], fill=second, width=2)
     elif style == "noise":
-        grid = np.random.default_rng(rng.getrandbits(32)).integers(0, 2, size=(8, 8), dtype=np.uint8) * 255
+        grid = np.random.default_rng(plan.value).integers(0, 2, size=(8, 8), dtype=np.uint8) * 255
         blotches = Image.fromarray(grid, "L").resize((size, size), Image.Resampling.BICUBIC)
         image = Image.composite(Image.new("RGB", (size, size), second), image, blotches)
     return image
 
 
-def _occluder(
-    rng: random.Random, box: tuple[int, int, int, int], canvas: Image.Image, owners: Image.Image
-) -> None:
-    """Cover part (at most about a third) of ``box`` with a neutral post or crate, on ``canvas``
-    and (as background, 0) on the ``owners`` map."""
+@dataclass(frozen=True)
+class _OccluderPlan:
+    rectangle: tuple[int, int, int, int]
+    fill: tuple[int, int, int]
+
+
+def _plan_occluder(rng: random.Random, box: tuple[int, int, int, int]) -> _OccluderPlan:
+    """A neutral post or crate covering part (at most about a third) of ``box``."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     shade = rng.randrange(70, 200)
@@ -706,12 +743,17 @@ def _occluder(
     if rng.random() < 0.5:
         width = round(w * rng.uniform(0.12, 0.22))
         x = rng.choice((x0 + round(w * 0.02), x1 - width - round(w * 0.02)))
-        rectangle = [x, y0 - h // 4, x + width, y1 + h // 4]
+        rectangle = (x, y0 - h // 4, x + width, y1 + h // 4)
     else:
         height = round(h * rng.uniform(0.18, 0.30))
-        rectangle = [x0 - w // 6, y1 - height, x1 + w // 6, y1 + h // 4]
-    ImageDraw.Draw(canvas).rectangle(rectangle, fill=fill, outline=_OUTLINE, width=2)
-    ImageDraw.Draw(owners).rectangle(rectangle, fill=0)
+        rectangle = (x0 - w // 6, y1 - height, x1 + w // 6, y1 + h // 4)
+    return _OccluderPlan(rectangle, fill)
+
+
+def _paint_occluder(plan: _OccluderPlan, canvas: Image.Image, owners: Image.Image) -> None:
+    """Draw ``plan`` on ``canvas`` and, as background (0), on the ``owners`` map."""
+    ImageDraw.Draw(canvas).rectangle(list(plan.rectangle), fill=plan.fill, outline=_OUTLINE, width=2)
+    ImageDraw.Draw(owners).rectangle(list(plan.rectangle), fill=0)
 
 
 def _place(rng: random.Random, count: int, size: int) -> list[tuple[int, int, int]]:
@@ -768,37 +810,102 @@ def render_scene_with_owners(
     ``i + 1`` where ``entities[i]`` is visible. It consumes ``rng`` exactly as
     :func:`render_scene` does, so both give the same image for the same state.
     """
+    return paint_scene(plan_scene(entities, rng, size, occlusion_probability=occlusion_probability))
+
+
+@dataclass(frozen=True)
+class _SpritePlan:
+    spec: EntitySpec
+    square: tuple[int, int, int]
+    """Where the sprite goes on the supersampled canvas: x, y and side."""
+    pattern_offset: int
+    flip: bool
+    angle: float
+    occluder: _OccluderPlan | None
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """Every random choice of one scene, drawn by :func:`plan_scene`; :func:`paint_scene` turns
+    it into pixels without drawing anything more.
+
+    Planning is cheap and must follow the random stream in order; painting is most of a scene's
+    cost and can run anywhere (another process included: a plan pickles), so a stream of scenes
+    can be planned in order and painted in parallel (:func:`paint_scenes`)."""
+
+    size: int
+    background: _BackgroundPlan
+    sprites: tuple[_SpritePlan, ...]
+    blur: float
+    brightness: float
+    tint: tuple[float, float, float]
+    noise_seed: int
+    noise_sigma: float
+
+
+def plan_scene(
+    entities: Sequence[EntitySpec],
+    rng: random.Random,
+    size: int = IMAGE_SIZE,
+    *,
+    occlusion_probability: float = 0.2,
+) -> ScenePlan:
+    """Draw every random choice of a scene of ``entities`` from ``rng``, in the order rendering
+    has always drawn them (so a seed keeps its pixels)."""
     if not 1 <= len(entities) <= 3:
         raise ValueError(f"a scene holds one to three entities, got {len(entities)}")
     big = size * SUPERSAMPLE
-    canvas = _background(rng, big)
+    background = _plan_background(rng, big)
+    sprites = []
+    for spec, (x, y, side) in zip(entities, _place(rng, len(entities), big), strict=True):
+        pattern_offset = _pattern_offset(spec, rng)
+        flip = rng.random() < 0.5
+        angle = rng.uniform(-15, 15)
+        occluder = (
+            _plan_occluder(rng, (x, y, x + side, y + side)) if rng.random() < occlusion_probability else None
+        )
+        sprites.append(_SpritePlan(spec, (x, y, side), pattern_offset, flip, angle, occluder))
+    blur = rng.uniform(0.0, 0.6)
+    brightness = rng.uniform(0.9, 1.1)
+    tint = (rng.uniform(-8, 8), rng.uniform(-8, 8), rng.uniform(-8, 8))
+    noise_seed = rng.getrandbits(32)
+    noise_sigma = rng.uniform(0.0, 5.0)
+    return ScenePlan(size, background, tuple(sprites), blur, brightness, tint, noise_seed, noise_sigma)
+
+
+_SOLID = [255 if alpha >= 128 else 0 for alpha in range(256)]
+"""Alpha to owner mask: a sprite's pixel belongs to its entity where it is at least half opaque."""
+
+
+def paint_scene(plan: ScenePlan) -> tuple[Image.Image, np.ndarray]:
+    """The image and owner map (see :func:`render_scene_with_owners`) of a planned scene."""
+    size = plan.size
+    big = size * SUPERSAMPLE
+    canvas = _paint_background(plan.background, big)
     owners = Image.new("L", (big, big), 0)
-    for index, (spec, (x, y, side)) in enumerate(
-        zip(entities, _place(rng, len(entities), big), strict=True), start=1
-    ):
-        sprite = render_entity(spec, rng)
-        if rng.random() < 0.5:
+    for index, sprite_plan in enumerate(plan.sprites, start=1):
+        x, y, side = sprite_plan.square
+        sprite = _paint_entity(sprite_plan.spec, sprite_plan.pattern_offset)
+        if sprite_plan.flip:
             sprite = sprite.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         # Bilinear: half the cost of bicubic, and the LANCZOS resize below smooths the difference.
-        sprite = sprite.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR)
+        sprite = sprite.rotate(sprite_plan.angle, resample=Image.Resampling.BILINEAR)
         sprite = sprite.resize((side, side), Image.Resampling.LANCZOS)
         canvas.paste(sprite, (x, y), sprite)
-        solid = sprite.getchannel("A").point(lambda alpha: 255 if alpha >= 128 else 0)
+        solid = sprite.getchannel("A").point(_SOLID)
         owners.paste(index, (x, y, x + side, y + side), solid)
-        if rng.random() < occlusion_probability:
-            _occluder(rng, (x, y, x + side, y + side), canvas, owners)
-    blur = rng.uniform(0.0, 0.6)
+        if sprite_plan.occluder is not None:
+            _paint_occluder(sprite_plan.occluder, canvas, owners)
     # Blurred after the downsampling, at half the radius: the same softness on a quarter of the
     # pixels (rendering is a large share of a pretraining step).
     image = canvas.resize((size, size), Image.Resampling.BOX)
-    image = image.filter(ImageFilter.GaussianBlur(blur / SUPERSAMPLE))
+    image = image.filter(ImageFilter.GaussianBlur(plan.blur / SUPERSAMPLE))
     owner_map = np.asarray(owners.resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
 
     pixels = np.asarray(image, dtype=np.float32)
-    brightness = rng.uniform(0.9, 1.1)
-    tint = np.array([rng.uniform(-8, 8) for _ in range(3)], dtype=np.float32)
-    noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, rng.uniform(0.0, 5.0), pixels.shape)
-    pixels = pixels * brightness + tint + noise.astype(np.float32)
+    tint = np.array(plan.tint, dtype=np.float32)
+    noise = np.random.default_rng(plan.noise_seed).normal(0.0, plan.noise_sigma, pixels.shape)
+    pixels = pixels * plan.brightness + tint + noise.astype(np.float32)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB"), owner_map.copy()
 
 

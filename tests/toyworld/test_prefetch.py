@@ -22,6 +22,10 @@ def _dying(code: int) -> Iterator[int]:
     yield 0
 
 
+def _scheduling() -> Iterator[int]:
+    yield os.sched_getscheduler(0)
+
+
 def _signature(example):  # type: ignore[no-untyped-def]
     image = None if example.image is None else example.image.tobytes()
     return example.turns, image
@@ -53,6 +57,13 @@ def test_an_error_in_the_background_is_raised_with_its_cause() -> None:
 def test_a_dead_background_process_is_reported_not_waited_for() -> None:
     with Prefetched(_dying, 3) as stream, pytest.raises(PrefetchError, match=r"died \(exit code 3\)"):
         next(stream)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux's idle scheduling class only")
+def test_the_background_process_renders_at_idle_priority() -> None:
+    # On 2 cores a renderer at the training threads' priority takes their time slices.
+    with Prefetched(_scheduling) as stream:
+        assert next(stream) == os.SCHED_IDLE
 
 
 def test_depth_must_be_positive() -> None:
