@@ -6,7 +6,9 @@ with py-spy on the ninth session's recipe), time in which the two training threa
 over in order, so training sees exactly what it would see rendering in line, while the drawing of
 the next items overlaps the current step. Measured on 2 cores it made a short run 13.5 % slower
 (the renderers took their time from the training threads; ``benchmarks/background_rendering.py``),
-so pretraining uses it only when asked (``PretrainConfig.background_rendering``).
+and still 7.8 % slower with the renderers at idle priority, so pretraining uses it only when asked
+(``PretrainConfig.background_rendering``) and otherwise paints on both cores while it waits
+(:mod:`~personalization.toyworld.painting`).
 
 The generator is named by a picklable factory (a module-level function) and its arguments, since
 the worker is started with ``spawn``: a forked copy of a process that has started PyTorch's

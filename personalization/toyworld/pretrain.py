@@ -178,8 +178,9 @@ class PretrainConfig:
     """Render scenes and conversations in background processes while the model trains; the
     examples and their order are the same either way (only the time differs).
     Off by default: on 2 cores the renderers compete with the two training threads and a short
-    run took 13.5 % longer (``benchmarks/background_rendering.py``); for machines with spare
-    cores."""
+    run took 13.5 % longer (7.8 % with the renderers at idle priority, as they now run;
+    ``benchmarks/background_rendering.py``); for machines with spare cores. Off, the scenes are
+    painted on ``threads`` cores while the model waits (:mod:`~personalization.toyworld.painting`)."""
     fresh_scene_share: float = 1.0
     """Share of stage-2 examples drawn on a newly rendered scene; the others ask new questions
     about a recent scene of the same stream (``corpus.ScenePool``, 1000 scenes); 1 renders every
