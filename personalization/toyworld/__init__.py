@@ -10,6 +10,8 @@ a model organism we control:
 - :mod:`~personalization.toyworld.pretrain` pretrains the model shipped in ``weights/`` (loaded as
   ``load_model("toyworld", ...)``) and measures its generic QA accuracy.
 - :mod:`~personalization.toyworld.dataset` writes personalization datasets in the Yo'LLaVA layout.
+- :mod:`~personalization.toyworld.painting` paints planned scenes on several cores while
+  pretraining waits for them (the same pixels as in line).
 
 Importing this package loads nothing and renders nothing.
 """
