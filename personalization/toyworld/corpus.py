@@ -98,8 +98,7 @@ PAINT_CHUNK = 32
 
 def painted(conversations: Sequence[Conversation]) -> list[Conversation]:
     """``conversations`` with every planned scene painted (in parallel where painting is)."""
-    planned = [c for c in conversations if c.plan is not None]
-    scenes = iter(paint_scenes([c.plan for c in planned if c.plan is not None]))
+    scenes = iter(paint_scenes([c.plan for c in conversations if c.plan is not None]))
     out = []
     for conversation in conversations:
         if conversation.plan is None:
@@ -558,9 +557,6 @@ class Scene:
         return Conversation(image=image, turns=turns, entities=self.entities, owners=owners)
 
 
-"""A rendered scene: its entities, the image and the owner of every pixel."""
-
-
 class ScenePool:
     """Scenes for a stream of examples, most of them re-asked from recent ones.
 
@@ -760,8 +756,6 @@ def lessons(seed: int, topic: str, fresh_share: float = 1.0, pool_size: int = 10
             "contrast": 0xC0,
         }[topic]
     )
-    if topic != "contrast" and topic not in LESSON_TOPICS:
-        raise ValueError(f"topic={topic!r} is not one of {(*LESSON_TOPICS, 'contrast')}")
     pool = ScenePool(fresh_share, size=pool_size)
     while True:
         # Planned in the stream's order, painted a chunk at a time (see PAINT_CHUNK).
